@@ -1,0 +1,95 @@
+"""The composition root: every part of the gateway is built and wired here, outermost first.
+
+    HTTP middleware   request id -> errors -> auth                      (headers only, pure ASGI)
+    call pipeline     [layers...] -> Dispatch(providers)                (the parsed call, in order)
+    routes            /api/llm/* and /v1/*                              (body -> ChatCall -> pipeline -> reply)
+
+Nothing does I/O at import: provider clients are created when the app starts and closed when it stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.auth import TokenVerifier
+from gateway.catalog import Catalog
+from gateway.errors import GatewayError, MethodNotAllowedError, NotFoundError, to_openai_error
+from gateway.middleware.auth import AuthMiddleware
+from gateway.middleware.errors import ErrorMiddleware
+from gateway.middleware.request_id import RequestIdMiddleware
+from gateway.pipeline import Dispatch, compose
+from gateway.providers.base import Provider
+from gateway.providers.registry import build_providers
+from gateway.routes import LLMRoutes
+from gateway.settings import Settings
+from gateway.types import Layer
+
+logger = logging.getLogger(__name__)
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 answers, in the OpenAI error shape."""
+    assert isinstance(exc, HTTPException)
+    error: GatewayError
+    if exc.status_code == 405:
+        error = MethodNotAllowedError(f"Method {request.method} is not allowed on {request.url.path}.")
+    elif exc.status_code == 404:
+        error = NotFoundError(f"No route {request.method} {request.url.path}.")
+    else:
+        error = GatewayError(str(exc.detail))
+        error.status = exc.status_code
+    status, body, headers = to_openai_error(error)
+    return Response(body, status_code=status, headers={**headers, **(exc.headers or {})})
+
+
+async def _gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    status, body, headers = to_openai_error(exc)
+    return Response(body, status_code=status, headers=headers)
+
+
+def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+    catalog = Catalog.bundled(settings.config.aliases)
+    providers: dict[str, Provider] = {}  # filled at start-up by the lifespan
+
+    layers: list[Layer] = []
+    pipeline = compose(layers, terminal=Dispatch(providers))
+
+    routes = LLMRoutes(catalog=catalog, providers=providers, pipeline=pipeline, max_body_bytes=settings.max_body_bytes)
+    verifier = None if settings.auth_disabled else TokenVerifier(settings.jwt_secret or "")
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(ErrorMiddleware),
+        Middleware(AuthMiddleware, verifier=verifier),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        providers.update(build_providers(settings, upstream_transport=upstream_transport))
+        logger.info("gateway ready", extra={"providers": sorted(providers)})
+        try:
+            yield
+        finally:
+            for provider in providers.values():
+                await provider.aclose()
+            providers.clear()
+
+    app = Starlette(
+        routes=routes.routes(),
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_exception, GatewayError: _gateway_error},
+    )
+    app.state.settings = settings
+    app.state.catalog = catalog
+    app.state.providers = providers
+    return app

@@ -1,0 +1,1 @@
+"""Pure ASGI middleware, one concern per file (STYLE §1.1)."""

@@ -1,0 +1,262 @@
+"""All configuration, read once from the environment (and `.env`, and the `GATEWAY_CONFIG` TOML file).
+
+This is the only module that knows variable names. `Settings.from_env(environ)` validates everything at
+start-up and raises `SettingsError` with one line naming the variable; tests build `Settings(...)` directly.
+A missing vendor key disables that provider; it never stops the gateway (CONTRACT §2).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+
+PROVIDER_KEY_VARS: dict[str, str] = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "google": "GOOGLE_API_KEY",
+}
+
+
+class SettingsError(ValueError):
+    """A bad setting; the message starts with the variable's name."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """The parsed `GATEWAY_CONFIG` file (CONTRACT §9): tables that environment variables express badly."""
+
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    users: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str) -> GatewayConfig:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SettingsError(f"GATEWAY_CONFIG: cannot read {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"GATEWAY_CONFIG: {path} is not valid TOML: {exc}") from None
+        unknown = set(data) - {"aliases", "fallbacks", "prices", "providers", "users"}
+        if unknown:
+            raise SettingsError(f"GATEWAY_CONFIG: unknown table(s) {sorted(unknown)} in {path}")
+        aliases = data.get("aliases", {})
+        if not all(isinstance(v, str) for v in aliases.values()):
+            raise SettingsError("GATEWAY_CONFIG: [aliases] values must be model names (strings)")
+        fallbacks = data.get("fallbacks", {})
+        if not all(isinstance(v, list) and all(isinstance(m, str) for m in v) for v in fallbacks.values()):
+            raise SettingsError("GATEWAY_CONFIG: [fallbacks] values must be lists of model names")
+        for section in ("prices", "providers", "users"):
+            if not all(isinstance(v, dict) for v in data.get(section, {}).values()):
+                raise SettingsError(f"GATEWAY_CONFIG: [{section}] entries must be tables")
+        return cls(
+            aliases=dict(aliases),
+            fallbacks={k: tuple(v) for k, v in fallbacks.items()},
+            prices=data.get("prices", {}),
+            providers=data.get("providers", {}),
+            users=data.get("users", {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting the gateway reads. Field names are the variable names in lower case."""
+
+    # listening
+    host: str = "127.0.0.1"
+    port: int = 3007
+    workers: int = 1
+    shutdown_grace_s: float = 20.0
+    # vendors
+    openai_api_key: str | None = None
+    anthropic_api_key: str | None = None
+    google_api_key: str | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    anthropic_base_url: str = "https://api.anthropic.com"
+    google_base_url: str = "https://generativelanguage.googleapis.com"
+    mock_provider: bool = False
+    mock_stream_delay_ms: float = 20.0
+    upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    upstream_timeout_s: float = 600.0
+    upstream_connect_timeout_s: float = 10.0
+    upstream_max_connections: int = 512
+    failover_enabled: bool = True
+    # auth
+    jwt_secret: str | None = None
+    auth_disabled: bool = False
+    # shared store
+    redis_url: str | None = None
+    # HTTP edge
+    max_body_bytes: int = 10 * 1024 * 1024
+    cors_origins: tuple[str, ...] = ()
+    # logs
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_dir: str | None = None
+    log_prompts: bool = False
+    # tables from GATEWAY_CONFIG
+    gateway_config: str | None = None
+    config: GatewayConfig = field(default_factory=GatewayConfig)
+    demo: bool = False
+
+    def provider_key(self, provider: str) -> str | None:
+        """The vendor API key, or None when the provider is not configured."""
+        return {
+            "openai": self.openai_api_key,
+            "anthropic": self.anthropic_api_key,
+            "google": self.google_api_key,
+        }.get(provider)
+
+    def provider_configured(self, provider: str) -> bool:
+        if provider == "mock":
+            return self.mock_provider
+        return bool(self.provider_key(provider))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], *, demo: bool = False) -> Settings:
+        """Read and validate every variable; `SettingsError` names the first bad one."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in ("config", "demo"):
+                continue
+            var = f.name.upper()
+            raw = environ.get(var)
+            if raw is None or (raw == "" and f.default is None):
+                continue
+            values[f.name] = _parse(var, raw.strip(), _PARSERS.get(f.name, _as_str))
+        if values.get("gateway_config"):
+            values["config"] = GatewayConfig.load(values["gateway_config"])
+        if demo:
+            values["mock_provider"] = True
+        settings = cls(demo=demo, **values)
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        if not (1 <= self.port <= 65535):
+            raise SettingsError(f"PORT: {self.port} is not a TCP port (1..65535)")
+        if self.workers < 1:
+            raise SettingsError("WORKERS: must be at least 1")
+        if self.max_body_bytes < 1024:
+            raise SettingsError("MAX_BODY_BYTES: must be at least 1024")
+        for var, value in (
+            ("UPSTREAM_TIMEOUT_S", self.upstream_timeout_s),
+            ("UPSTREAM_CONNECT_TIMEOUT_S", self.upstream_connect_timeout_s),
+        ):
+            if value <= 0:
+                raise SettingsError(f"{var}: must be a positive number of seconds")
+        for var, url in (
+            ("OPENAI_BASE_URL", self.openai_base_url),
+            ("ANTHROPIC_BASE_URL", self.anthropic_base_url),
+            ("GOOGLE_BASE_URL", self.google_base_url),
+        ):
+            if not url.startswith(("http://", "https://")):
+                raise SettingsError(f"{var}: {url!r} is not an http(s) URL")
+        if not self.jwt_secret and not self.demo and not self.auth_disabled:
+            raise SettingsError(
+                "JWT_SECRET: not set. Set JWT_SECRET (32+ random bytes), or run `llm-gateway --demo`, "
+                "or AUTH_DISABLED=true for local development only"
+            )
+        if self.jwt_secret and len(self.jwt_secret) < 16 and not self.demo:
+            raise SettingsError("JWT_SECRET: too short for HS256; use at least 32 random characters")
+
+
+def _parse(var: str, raw: str, parser: Callable[[str], Any]) -> Any:
+    try:
+        return parser(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{var}: {exc}") from None
+
+
+def _as_str(raw: str) -> str:
+    return raw
+
+
+def _as_int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a whole number") from None
+
+
+def _as_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{raw!r} is not a finite number")
+    return value
+
+
+def _as_bool(raw: str) -> bool:
+    word = raw.lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"{raw!r} is not a boolean (use true or false)")
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        word = raw.lower()
+        if word not in choices:
+            raise ValueError(f"{raw!r} is not one of {', '.join(choices)}")
+        return word
+
+    return parse
+
+
+def _as_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "port": _as_int,
+    "workers": _as_int,
+    "shutdown_grace_s": _as_float,
+    "mock_provider": _as_bool,
+    "mock_stream_delay_ms": _as_float,
+    "upstream_transport": _one_of("aiohttp", "httpx"),
+    "upstream_timeout_s": _as_float,
+    "upstream_connect_timeout_s": _as_float,
+    "upstream_max_connections": _as_int,
+    "failover_enabled": _as_bool,
+    "auth_disabled": _as_bool,
+    "max_body_bytes": _as_int,
+    "cors_origins": _as_list,
+    "log_format": _one_of("json", "text"),
+    "log_level": _one_of("debug", "info", "warning", "error"),
+    "log_prompts": _as_bool,
+}
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """`KEY=value` lines of a `.env` file (comments, blank lines, `export ` and quotes handled)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(f"{path}: line {number} is not KEY=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key.strip()] = value
+    return values
