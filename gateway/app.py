@@ -31,6 +31,7 @@ from gateway.providers.base import Provider
 from gateway.providers.registry import build_providers
 from gateway.routes import LLMRoutes
 from gateway.settings import Settings
+from gateway.store import make_redis
 from gateway.types import Layer
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,9 @@ async def _gateway_error(request: Request, exc: Exception) -> Response:
 def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
     catalog = Catalog.bundled(settings.config.aliases)
     providers: dict[str, Provider] = {}  # filled at start-up by the lifespan
+    redis = make_redis(settings.redis_url)  # shared by every Redis-backed part; no I/O until first use
 
+    # The call pipeline, outermost first. Each layer is `async (call, next) -> Reply`.
     layers: list[Layer] = []
     pipeline = compose(layers, terminal=Dispatch(providers))
 
@@ -82,6 +85,8 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
             for provider in providers.values():
                 await provider.aclose()
             providers.clear()
+            if redis is not None:
+                await redis.aclose()
 
     app = Starlette(
         routes=routes.routes(),
@@ -92,4 +97,5 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
     app.state.settings = settings
     app.state.catalog = catalog
     app.state.providers = providers
+    app.state.redis = redis
     return app

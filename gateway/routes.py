@@ -132,8 +132,8 @@ class LLMRoutes:
         chat = _translation(lambda: validate_chat(body))
         target = self.catalog.resolve(chat.model)
         self._require_kind(target, "chat")
-        reply = await self.pipeline(self._call("chat", body, request, target, stream=bool(chat.stream)))
-        return respond(reply)
+        call = self._call("chat", body, request, target, stream=bool(chat.stream))
+        return respond(await self.pipeline(call), include_usage=call.include_usage)
 
     async def completions(self, request: Request) -> Response:
         body = await read_json(request, self.max_body_bytes)
@@ -141,7 +141,8 @@ class LLMRoutes:
         target = self.catalog.resolve(legacy.model)
         stream = bool(legacy.stream)
         if self._native_completions(target):
-            return respond(await self.pipeline(self._call("completion", body, request, target, stream=stream)))
+            call = self._call("completion", body, request, target, stream=stream)
+            return respond(await self.pipeline(call), include_usage=call.include_usage)
         self._require_kind(target, "chat")
         prompts = legacy.prompt if isinstance(legacy.prompt, list) else [legacy.prompt]
         if not all(isinstance(p, str) for p in prompts):
@@ -151,10 +152,11 @@ class LLMRoutes:
         echo = bool(legacy.echo)
         chats: list[JSON] = [_translation(partial(completions.chat_body, {**body, "prompt": p})) for p in prompts]
         if stream:
-            reply = await self.pipeline(self._call("chat", chats[0], request, target, stream=True))
+            call = self._call("chat", chats[0], request, target, stream=True)
+            reply = await self.pipeline(call)
             assert reply.stream is not None
             reply.stream = _CompletionChunks(reply.stream, prefix=prompts[0] if echo else "")
-            return respond(reply)
+            return respond(reply, include_usage=call.include_usage)
         replies = await asyncio.gather(
             *(self.pipeline(self._call("chat", c, request, target, stream=False)) for c in chats)
         )
@@ -328,13 +330,13 @@ def reply_headers(reply: Reply) -> dict[str, str]:
     return {"x-gateway-provider": reply.target.provider, **reply.headers}
 
 
-def respond(reply: Reply) -> Response:
+def respond(reply: Reply, *, include_usage: bool = False) -> Response:
     headers = reply_headers(reply)
     if reply.stream is not None:
         stream = reply.stream
         # the background task closes the upstream even if the client left before the first frame was written
         return StreamingResponse(
-            sse_frames(stream),
+            sse_frames(stream, include_usage=include_usage),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **headers},
             background=BackgroundTask(stream.aclose),
@@ -343,12 +345,21 @@ def respond(reply: Reply) -> Response:
     return Response(raw, media_type=JSON_TYPE, headers=headers)
 
 
-async def sse_frames(stream: ChunkStream) -> AsyncIterator[bytes]:
+async def sse_frames(stream: ChunkStream, *, include_usage: bool) -> AsyncIterator[bytes]:
     """OpenAI SSE: one `data:` frame per chunk, then `[DONE]`. A failure after the headers went out becomes one
-    error event and the stream closes without `[DONE]`, so a truncated answer never looks complete."""
+    error event and the stream closes without `[DONE]`, so a truncated answer never looks complete.
+
+    Inside the pipeline every stream carries usage (the cost layer needs it); a caller who did not ask for
+    `stream_options.include_usage` gets neither the usage-only chunk nor `usage` keys in new chunks."""
     try:
         async for chunk in stream:
-            yield encode_data(chunk.raw if chunk.raw is not None else orjson.dumps(chunk.data))
+            data = chunk.data
+            if not include_usage and "usage" in data:
+                if not data.get("choices"):
+                    continue
+                if chunk.raw is None:
+                    data.pop("usage")
+            yield encode_data(chunk.raw if chunk.raw is not None else orjson.dumps(data))
         yield DONE_FRAME
     except GatewayError as exc:
         yield encode_data(orjson.dumps(error_body(exc)))

@@ -207,10 +207,7 @@ class MockProvider:
         failing = call.target.model == "err-in-stream"
 
         def chunk(choices: list[JSON], usage: JSON | None = None) -> Chunk:
-            data = {**base, "choices": choices}
-            if call.include_usage:
-                data["usage"] = usage
-            return Chunk(data)
+            return Chunk({**base, "choices": choices, "usage": usage})
 
         for choice in answer["choices"]:
             index = choice["index"]
@@ -282,8 +279,7 @@ class MockProvider:
                         ]
                     )
             yield chunk([{"index": index, "delta": {}, "logprobs": None, "finish_reason": choice["finish_reason"]}])
-        if call.include_usage:
-            yield Chunk({**base, "choices": [], "usage": answer["usage"]})
+        yield Chunk({**base, "choices": [], "usage": answer["usage"]})  # always: the pipeline meters it
 
     # ---- embeddings -------------------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ class OpenAIProvider:
                 parse_error=_parse_error,
                 timeout_s=self._timeout_s,
             )
-            translator = stream.StreamTranslator(include_usage=call.include_usage)
+            translator = stream.StreamTranslator()
 
             def translate(event: SSEEvent | None) -> list[Chunk]:
                 pairs = translator.feed(event) if event is not None else translator.finish()

@@ -1,8 +1,8 @@
 """OpenAI SSE -> OpenAI chunks: a pass-through that keeps each frame's original bytes.
 
-It parses each `data:` payload once (the pipeline needs usage and finish reasons) and hands the original
-bytes on, so nothing is re-serialised. When the gateway itself asked for `include_usage`, the usage-only
-chunk is withheld from a caller who did not ask for it (but still reported through `usage`).
+It parses each `data:` payload once (the pipeline reads usage and finish reasons) and hands the original bytes
+on, so nothing is re-serialised. The gateway always asks OpenAI for the usage chunk; the route hides it from a
+caller who did not ask (`routes.sse_frames`).
 """
 
 from __future__ import annotations
@@ -18,14 +18,12 @@ JSON = dict[str, Any]
 
 
 class StreamTranslator:
-    """Feed SSE events; get `(chunk, raw_bytes_or_None)` pairs to send. `done` turns true at `[DONE]`."""
+    """Feed SSE events; get `(chunk, raw_bytes)` pairs to send. `done` turns true at `[DONE]`."""
 
-    __slots__ = ("_include_usage", "done", "usage")
+    __slots__ = ("done",)
 
-    def __init__(self, *, include_usage: bool) -> None:
-        self._include_usage = include_usage
+    def __init__(self) -> None:
         self.done = False
-        self.usage: JSON | None = None
 
     def feed(self, event: SSEEvent) -> list[tuple[JSON, bytes | None]]:
         data = event.data
@@ -38,23 +36,15 @@ class StreamTranslator:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
             raise StreamError(
-                VendorError("bad_response", "the upstream stream sent a frame that is not JSON")
+                VendorError("bad_response", "the upstream sent a stream frame that is not JSON")
             ) from None
         if not isinstance(chunk, dict):
-            raise StreamError(VendorError("bad_response", "the upstream stream sent a frame that is not an object"))
+            raise StreamError(VendorError("bad_response", "the upstream sent a stream frame that is not an object"))
         error = chunk.get("error")
         if error:
-            message = error.get("message", "") if isinstance(error, dict) else str(error)
-            kind: VendorErrorKind = "overloaded" if "overloaded" in str(message).lower() else "server"
-            raise StreamError(VendorError(kind, str(message) or "the upstream stream failed"))
-        usage = chunk.get("usage")
-        if usage:
-            self.usage = usage
-            if not self._include_usage and not chunk.get("choices"):
-                return []  # the gateway asked for this usage-only chunk, not the caller
-            if not self._include_usage:
-                chunk = {k: v for k, v in chunk.items() if k != "usage"}
-                return [(chunk, None)]
+            message = str(error.get("message", "") if isinstance(error, dict) else error)
+            kind: VendorErrorKind = "overloaded" if "overloaded" in message.lower() else "server"
+            raise StreamError(VendorError(kind, message or "the upstream stream failed"))
         return [(chunk, data)]
 
     def finish(self) -> list[tuple[JSON, bytes | None]]:
