@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 from starlette.applications import Starlette
@@ -23,6 +23,7 @@ from starlette.responses import Response
 from gateway.auth import TokenVerifier
 from gateway.catalog import Catalog
 from gateway.errors import GatewayError, MethodNotAllowedError, NotFoundError, to_openai_error
+from gateway.health import HealthRegistry, health_routes, redis_check
 from gateway.middleware.auth import AuthMiddleware
 from gateway.middleware.errors import ErrorMiddleware
 from gateway.middleware.request_id import RequestIdMiddleware
@@ -63,7 +64,13 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
     providers: dict[str, Provider] = {}  # filled at start-up by the lifespan
     redis = make_redis(settings.redis_url)  # shared by every Redis-backed part; no I/O until first use
 
-    # The call pipeline, outermost first. Each layer is `async (call, next) -> Reply`.
+    health = HealthRegistry()
+    on_startup: list[Callable[[], Awaitable[None]]] = []  # run in order when the app starts
+    on_shutdown: list[Callable[[], Awaitable[None]]] = []  # run in reverse order when it stops
+
+    # The call pipeline, outermost first. Each layer is `async (call, next) -> Reply`. Intended order:
+    # metrics (sees every outcome), per-user rate limits, budget and cost ledger, response cache,
+    # failover (retries, circuit breakers, fallback chains), per-provider quotas, then Dispatch.
     layers: list[Layer] = []
     pipeline = compose(layers, terminal=Dispatch(providers))
 
@@ -78,18 +85,26 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         providers.update(build_providers(settings, upstream_transport=upstream_transport))
+        for step in on_startup:
+            await step()
         logger.info("gateway ready", extra={"providers": sorted(providers)})
         try:
             yield
         finally:
+            for step in reversed(on_shutdown):
+                await step()
             for provider in providers.values():
                 await provider.aclose()
             providers.clear()
             if redis is not None:
                 await redis.aclose()
 
+    health.add("providers", routes.providers_health)
+    if redis is not None:
+        health.add("redis", redis_check(redis), required=False, dependency=True)
+
     app = Starlette(
-        routes=routes.routes(),
+        routes=[*health_routes(health), *routes.routes()],
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_exception, GatewayError: _gateway_error},
@@ -98,4 +113,5 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
     app.state.catalog = catalog
     app.state.providers = providers
     app.state.redis = redis
+    app.state.health = health
     return app

@@ -254,8 +254,10 @@ class LLMRoutes:
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         return json_response({"provider": name, "ok": error is None, "latency_ms": latency_ms, "error": error})
 
-    async def health(self, request: Request) -> Response:
-        return json_response({"status": "ok", "components": {}})
+    async def providers_health(self) -> JSON:
+        """The `providers` health component: which providers are configured (no vendor call: cheap to poll)."""
+        configured = sorted(self.providers)
+        return {"status": "ok" if configured else "down", "configured": configured}
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -271,7 +273,6 @@ class LLMRoutes:
             Route("/v1/models/{model:path}", self.v1_model, methods=["GET"]),
             Route("/api/llm/providers", self.list_providers, methods=["GET"]),
             Route("/api/llm/providers/{provider}/test", self.test_provider, methods=["GET"]),
-            Route("/api/health", self.health, methods=["GET"]),
         ]
 
 
