@@ -155,7 +155,8 @@ class UpstreamError(GatewayError):
         headers: dict[str, str] | None = None,
         vendor: VendorError | None = None,
     ) -> None:
-        super().__init__(message, param=param, code=code, headers=headers)
+        super().__init__(message, param=param, headers=headers)
+        self.code = code  # None is meaningful: a vendor 4xx without a code
         self.status = status
         self.type = type
         self.provider = provider

@@ -16,7 +16,7 @@ from gateway.app import build_app
 from gateway.auth import issue_token
 from gateway.settings import Settings
 
-SECRET = "test-secret-0123456789-abcdefghijklmnop"
+SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz-0123456789-ABCDEFGH"
 OPENAI_BASE = "https://api.openai.test/v1"
 ANTHROPIC_BASE = "https://api.anthropic.test"
 GOOGLE_BASE = "https://generativelanguage.googleapis.test"

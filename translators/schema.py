@@ -306,7 +306,8 @@ def _param_path(loc: tuple[int | str, ...]) -> str:
 def _first_error(exc: ValidationError) -> TranslationError:
     errors = exc.errors(include_url=False)
     # prefer the error that went deepest: a wrong field inside a message beats "not a string" at the top
-    error = max(errors, key=lambda e: len(e["loc"]))
+    # and, among union members, a constraint broken by the right type beats "not a string"
+    error = max(errors, key=lambda e: (len(e["loc"]), not e["type"].endswith("_type")))
     if any(e["type"] == "missing" and len(e["loc"]) == 1 for e in errors):
         error = next(e for e in errors if e["type"] == "missing" and len(e["loc"]) == 1)
     param = _param_path(tuple(error["loc"])) or None

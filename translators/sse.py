@@ -112,6 +112,7 @@ class SSEDecoder:
         event = SSEEvent(data=data, event=self._event or "message", id=self._id, retry=self._retry)
         self._data = []
         self._event = None
+        self._retry = None  # `retry` is reported on the event that carried it; `id` persists (the spec)
         return event
 
 
