@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
+from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Provider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
@@ -21,6 +22,7 @@ HTTP_PROVIDERS: dict[str, Factory] = {
     "openai": lambda s, client: OpenAIProvider(
         api_key=s.openai_api_key or "", base_url=s.openai_base_url, client=client, timeout_s=s.upstream_timeout_s
     ),
+    "anthropic": AnthropicProvider.from_settings,
 }
 
 
