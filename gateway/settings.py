@@ -7,6 +7,7 @@ A missing vendor key disables that provider; it never stops the gateway (CONTRAC
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -94,6 +95,16 @@ class Settings:
     auth_disabled: bool = False
     # shared store
     redis_url: str | None = None
+    # rate limits (CONTRACT §2; 0 requests turns a limit off). Windows are GCRA buckets: a burst of up to the
+    # maximum, refilled evenly over the window, no fixed boundary.
+    rate_limit_window_ms: int = 900_000
+    rate_limit_max_requests: int = 1000
+    llm_rate_limit_window_ms: int = 60_000
+    llm_rate_limit_max_requests: int = 60
+    rate_limit_store: Literal["memory", "redis"] | None = None  # None: redis when REDIS_URL is set
+    rate_limit_fail: Literal["open", "closed"] = "open"
+    rate_limit_prefix: str = "llmgw:rl:"
+    trusted_proxies: tuple[str, ...] = ()
     # HTTP edge
     max_body_bytes: int = 10 * 1024 * 1024
     cors_origins: tuple[str, ...] = ()
@@ -167,6 +178,39 @@ class Settings:
             )
         if self.jwt_secret and len(self.jwt_secret) < 16 and not self.demo:
             raise SettingsError("JWT_SECRET: too short for HS256; use at least 32 random characters")
+        self._check_rate_limits()
+
+    def _check_rate_limits(self) -> None:
+        for var, value in (
+            ("RATE_LIMIT_WINDOW_MS", self.rate_limit_window_ms),
+            ("LLM_RATE_LIMIT_WINDOW_MS", self.llm_rate_limit_window_ms),
+        ):
+            if value < 1:
+                raise SettingsError(f"{var}: must be a positive number of milliseconds")
+        for var, value in (
+            ("RATE_LIMIT_MAX_REQUESTS", self.rate_limit_max_requests),
+            ("LLM_RATE_LIMIT_MAX_REQUESTS", self.llm_rate_limit_max_requests),
+        ):
+            if value < 0:
+                raise SettingsError(f"{var}: must be 0 (no limit) or a positive whole number")
+        if self.rate_limit_store == "redis" and not self.redis_url:
+            raise SettingsError("RATE_LIMIT_STORE: 'redis' needs REDIS_URL")
+        for name, table in self.config.providers.items():
+            _check_caps(f"[providers.{name}]", table, ("rpm", "tpm"))
+            models = table.get("models", {})
+            if not isinstance(models, dict) or not all(isinstance(m, dict) for m in models.values()):
+                raise SettingsError(f"GATEWAY_CONFIG: [providers.{name}.models] entries must be tables")
+            for model, caps in models.items():
+                _check_caps(f'[providers.{name}.models."{model}"]', caps, ("rpm", "tpm"))
+        for user, table in self.config.users.items():
+            _check_caps(f'[users."{user}"]', table, ("tpm",))
+
+
+def _check_caps(where: str, table: Mapping[str, Any], names: tuple[str, ...]) -> None:
+    for name in names:
+        value = table.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise SettingsError(f"GATEWAY_CONFIG: {where} {name} must be a positive whole number, not {value!r}")
 
 
 def _parse(var: str, raw: str, parser: Callable[[str], Any]) -> Any:
@@ -220,6 +264,17 @@ def _as_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _as_networks(raw: str) -> tuple[str, ...]:
+    """Comma-separated IPs or CIDRs, each checked (`10.0.0.0/8`, `127.0.0.1`, `::1`)."""
+    parts = _as_list(raw)
+    for part in parts:
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ValueError(f"{part!r} is not an IP address or CIDR network") from None
+    return parts
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "port": _as_int,
     "workers": _as_int,
@@ -237,6 +292,13 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "log_format": _one_of("json", "text"),
     "log_level": _one_of("debug", "info", "warning", "error"),
     "log_prompts": _as_bool,
+    "rate_limit_window_ms": _as_int,
+    "rate_limit_max_requests": _as_int,
+    "llm_rate_limit_window_ms": _as_int,
+    "llm_rate_limit_max_requests": _as_int,
+    "rate_limit_store": _one_of("memory", "redis"),
+    "rate_limit_fail": _one_of("open", "closed"),
+    "trusted_proxies": _as_networks,
 }
 
 
