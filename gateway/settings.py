@@ -108,6 +108,12 @@ class Settings:
     # HTTP edge
     max_body_bytes: int = 10 * 1024 * 1024
     cors_origins: tuple[str, ...] = ()
+    # fetching caller-given URLs (gateway/fetch.py; Gemini image URLs): non-public addresses are refused unless
+    # allowed here; cloud metadata addresses are refused always
+    fetch_allow_private: bool = False
+    fetch_allowed_networks: tuple[str, ...] = ()
+    image_fetch_max_bytes: int = 20 * 1024 * 1024
+    image_fetch_timeout_s: float = 15.0
     # logs
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -292,6 +298,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "log_format": _one_of("json", "text"),
     "log_level": _one_of("debug", "info", "warning", "error"),
     "log_prompts": _as_bool,
+    "fetch_allow_private": _as_bool,
+    "fetch_allowed_networks": _as_networks,
+    "image_fetch_max_bytes": _as_int,
+    "image_fetch_timeout_s": _as_float,
     "rate_limit_window_ms": _as_int,
     "rate_limit_max_requests": _as_int,
     "llm_rate_limit_window_ms": _as_int,

@@ -31,3 +31,8 @@ def new_completion_id(prefix: str = "chatcmpl-") -> str:
 
 def now_s() -> int:
     return int(time.time())
+
+
+def new_tool_call_id() -> str:
+    """For vendors that give tool calls no id (Gemini): `call_` + 24 alphanumerics, like OpenAI's."""
+    return "call_" + uuid.uuid4().hex[:24]
