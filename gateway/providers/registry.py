@@ -11,6 +11,7 @@ import httpx
 
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Provider
+from gateway.providers.google import GoogleProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
 from gateway.settings import Settings
@@ -23,6 +24,7 @@ HTTP_PROVIDERS: dict[str, Factory] = {
         api_key=s.openai_api_key or "", base_url=s.openai_base_url, client=client, timeout_s=s.upstream_timeout_s
     ),
     "anthropic": AnthropicProvider.from_settings,
+    "google": GoogleProvider.from_settings,
 }
 
 
