@@ -24,9 +24,13 @@ from gateway.auth import TokenVerifier
 from gateway.catalog import Catalog
 from gateway.errors import GatewayError, MethodNotAllowedError, NotFoundError, to_openai_error
 from gateway.health import HealthRegistry, health_routes, redis_check
+from gateway.layers.metrics import LLMMetrics, UpstreamTimer
+from gateway.metrics import Metrics
+from gateway.middleware.access_log import AccessLogMiddleware
 from gateway.middleware.auth import AuthMiddleware
 from gateway.middleware.errors import ErrorMiddleware
 from gateway.middleware.request_id import RequestIdMiddleware
+from gateway.monitoring import SummaryLogger, metrics_routes
 from gateway.pipeline import Dispatch, compose
 from gateway.providers.base import Provider
 from gateway.providers.registry import build_providers
@@ -67,17 +71,29 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
     health = HealthRegistry()
     on_startup: list[Callable[[], Awaitable[None]]] = []  # run in order when the app starts
     on_shutdown: list[Callable[[], Awaitable[None]]] = []  # run in reverse order when it stops
+    metrics = Metrics(
+        max_users=settings.metrics_max_users,
+        max_models=settings.metrics_max_models,
+        multiprocess_dir=settings.prometheus_multiproc_dir,
+    )  # breakers and budgets feed it at scrape time: metrics.circuit_source / metrics.budget_source
+    summary = SummaryLogger(metrics, interval_s=settings.metrics_log_interval_s)
+    on_startup.append(summary.start)
+    on_shutdown.append(summary.stop)
+    on_shutdown.append(metrics.aclose)
 
     # The call pipeline, outermost first. Each layer is `async (call, next) -> Reply`. Intended order:
     # metrics (sees every outcome), per-user rate limits, budget and cost ledger, response cache,
     # failover (retries, circuit breakers, fallback chains), per-provider quotas, then Dispatch.
-    layers: list[Layer] = []
-    pipeline = compose(layers, terminal=Dispatch(providers))
+    layers: list[Layer] = [
+        LLMMetrics(metrics),  # outermost: sees every outcome, 429s included
+    ]
+    pipeline = compose(layers, terminal=UpstreamTimer(Dispatch(providers)))
 
     routes = LLMRoutes(catalog=catalog, providers=providers, pipeline=pipeline, max_body_bytes=settings.max_body_bytes)
     verifier = None if settings.auth_disabled else TokenVerifier(settings.jwt_secret or "")
     middleware = [
         Middleware(RequestIdMiddleware),
+        Middleware(AccessLogMiddleware, metrics=metrics),  # one JSON line + HTTP metrics per request
         Middleware(ErrorMiddleware),
         Middleware(AuthMiddleware, verifier=verifier),
     ]
@@ -104,7 +120,7 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
         health.add("redis", redis_check(redis), required=False, dependency=True)
 
     app = Starlette(
-        routes=[*health_routes(health), *routes.routes()],
+        routes=[*health_routes(health), *metrics_routes(metrics), *routes.routes()],
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_exception, GatewayError: _gateway_error},
@@ -114,4 +130,5 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
     app.state.providers = providers
     app.state.redis = redis
     app.state.health = health
+    app.state.metrics = metrics
     return app

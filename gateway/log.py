@@ -1,18 +1,33 @@
 """Logging set-up: one JSON object per line on stdout (or readable text), configured in one place.
 
 Modules log with `logging.getLogger(__name__)` and pass fields through `extra=`; this formatter writes them.
-Prompts, keys and tokens are never passed as fields, and values that look like secrets are redacted here too.
+Every line written while a request runs carries its `request_id` and `user` (from `gateway.context`).
+Secrets never reach a line: the configured keys and JWT secret are masked literally, anything shaped like a key,
+a JWT or a bearer token is masked by pattern, and fields that hold prompt or completion text are replaced unless
+LOG_PROMPTS=true. With LOG_DIR, the same lines also go to size-rotated files, by topic:
+
+    combined.log   everything            error.log    errors only
+    llm.log        access lines, LLM calls, providers, failover
+    costs.log      ledger, budgets, prices           metrics.log   metrics and health
 """
 
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import re
 import sys
 import time
-from typing import Any
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from gateway.context import CURRENT
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",
@@ -21,46 +36,182 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "color_message",
 }
 _SECRET = re.compile(
-    r"(sk-[A-Za-z0-9_-]{8,}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+|AIza[0-9A-Za-z_-]{20,})"
+    r"(sk-[A-Za-z0-9_-]{8,}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+|AIza[0-9A-Za-z_-]{20,}"
+    r"|(?<=[Bb]earer )[A-Za-z0-9._~+/=-]{8,})"
 )
+REDACTED = "[redacted]"
+# `extra=` fields that would carry what a user wrote or a model answered.
+PROMPT_FIELDS = frozenset(
+    {"prompt", "prompts", "messages", "content", "input", "body", "completion", "text", "system", "contents"}
+)
+# Which loggers feed which LOG_DIR file (by name prefix); combined.log and error.log take every logger.
+TOPICS: dict[str, tuple[str, ...]] = {
+    "llm.log": ("gateway.access", "gateway.llm", "gateway.providers", "gateway.layers.failover", "gateway.resilience"),
+    "costs.log": ("gateway.costs", "gateway.layers.budget", "gateway.pricing", "gateway.ledger", "gateway.budget"),
+    "metrics.log": ("gateway.metrics", "gateway.layers.metrics", "gateway.health", "gateway.monitoring"),
+}
+LOG_FILES = ("error.log", "combined.log", *TOPICS)
+
+
+class Redactor:
+    """Masks secrets: the exact configured values (any shape) and anything that looks like a key or a JWT."""
+
+    __slots__ = ("_literal",)
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        values = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        self._literal = re.compile("|".join(map(re.escape, values))) if values else None
+
+    def __call__(self, text: str) -> str:
+        if self._literal is not None:
+            text = self._literal.sub(REDACTED, text)
+        return _SECRET.sub(REDACTED, text)
+
+
+_DEFAULT_REDACTOR = Redactor()
 
 
 def redact(text: str) -> str:
-    """Mask anything shaped like an OpenAI/Anthropic key, a JWT or a Google API key."""
-    return _SECRET.sub("[redacted]", text)
+    """Mask anything shaped like an OpenAI/Anthropic key, a JWT, a bearer token or a Google API key."""
+    return _DEFAULT_REDACTOR(text)
+
+
+def _clean(value: Any, redactor: Redactor) -> Any:
+    if isinstance(value, str):
+        return redactor(value)
+    if isinstance(value, dict):
+        return {k: _clean(v, redactor) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v, redactor) for v in value]
+    return value
 
 
 class JSONFormatter(logging.Formatter):
+    def __init__(self, *, redactor: Redactor = _DEFAULT_REDACTOR, log_prompts: bool = False) -> None:
+        super().__init__()
+        self._redactor = redactor
+        self._log_prompts = log_prompts
+
     def format(self, record: logging.LogRecord) -> str:
+        redactor = self._redactor
         entry: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": redact(record.getMessage()),
+            "message": redactor(record.getMessage()),
         }
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = redact(value) if isinstance(value, str) else value
+            if key in _STANDARD or key.startswith("_"):
+                continue
+            if key in PROMPT_FIELDS and not self._log_prompts and value is not None:
+                entry[key] = REDACTED
+            else:
+                entry[key] = _clean(value, redactor)
         if record.exc_info:
-            entry["exception"] = redact(self.formatException(record.exc_info))
+            entry["exception"] = redactor(self.formatException(record.exc_info))
         return orjson.dumps(entry, default=str).decode()
 
 
 class TextFormatter(logging.Formatter):
-    def __init__(self) -> None:
+    """For humans: `time level logger: message [request_id]`; secrets masked the same way."""
+
+    def __init__(self, *, redactor: Redactor = _DEFAULT_REDACTOR) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        self._redactor = redactor
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        line = super().format(record)
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            line = f"{line} [{request_id}]"
+        return self._redactor(line)
 
 
-def configure_logging(*, fmt: str = "json", level: str = "info") -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter())
+class RequestContextFilter(logging.Filter):
+    """Stamps the running request's id and user on every record that does not carry them already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = CURRENT.get()
+        if current is not None:
+            if getattr(record, "request_id", None) is None:
+                record.request_id = current.request_id
+            if getattr(record, "user", None) is None and current.user is not None:
+                record.user = current.user
+        return True
+
+
+class TopicFilter(logging.Filter):
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self._exact = frozenset(prefixes)
+        self._children = tuple(p + "." for p in prefixes)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        return name in self._exact or name.startswith(self._children)
+
+
+def file_handlers(log_dir: str, *, formatter: logging.Formatter, max_bytes: int, backups: int) -> list[logging.Handler]:
+    """The five LOG_DIR files, created now (not at the first line), each rotated past `max_bytes`."""
+    directory = Path(log_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    handlers: list[logging.Handler] = []
+    for name in LOG_FILES:
+        handler = logging.handlers.RotatingFileHandler(
+            directory / name, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+        )
+        handler.setFormatter(formatter)
+        if name == "error.log":
+            handler.setLevel(logging.ERROR)
+        elif name in TOPICS:
+            handler.addFilter(TopicFilter(TOPICS[name]))
+        handlers.append(handler)
+    return handlers
+
+
+def configure_logging(
+    *,
+    fmt: str = "json",
+    level: str = "info",
+    log_dir: str | None = None,
+    max_bytes: int = 10 * 1024 * 1024,
+    backups: int = 5,
+    log_prompts: bool = False,
+    secrets: Iterable[str | None] = (),
+) -> None:
+    redactor = Redactor(secrets)
+    formatter: logging.Formatter = (
+        JSONFormatter(redactor=redactor, log_prompts=log_prompts) if fmt == "json" else TextFormatter(redactor=redactor)
+    )
+    stdout = logging.StreamHandler(sys.stdout)
+    stdout.setFormatter(formatter)
+    handlers: list[logging.Handler] = [stdout]
+    if log_dir:
+        # files are always JSON lines, whatever LOG_FORMAT says: they are read by machines
+        file_formatter = JSONFormatter(redactor=redactor, log_prompts=log_prompts)
+        handlers += file_handlers(log_dir, formatter=file_formatter, max_bytes=max_bytes, backups=backups)
+    context = RequestContextFilter()
+    for handler in handlers:
+        handler.addFilter(context)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for old in root.handlers:
+        old.close()
+    root.handlers[:] = handlers
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # the gateway writes its own access line
+
+
+def configure_from(settings: Settings) -> None:
+    """`configure_logging` with every LOG_* setting, and the configured secrets masked wherever they appear."""
+    configure_logging(
+        fmt=settings.log_format,
+        level=settings.log_level,
+        log_dir=settings.log_dir,
+        max_bytes=settings.log_max_bytes,
+        backups=settings.log_backups,
+        log_prompts=settings.log_prompts,
+        secrets=(settings.openai_api_key, settings.anthropic_api_key, settings.google_api_key, settings.jwt_secret),
+    )

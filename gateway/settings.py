@@ -119,6 +119,13 @@ class Settings:
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_dir: str | None = None
     log_prompts: bool = False
+    log_max_bytes: int = 10 * 1024 * 1024  # LOG_DIR files rotate past this size
+    log_backups: int = 5  # rotated files kept per LOG_DIR file
+    # metrics (gateway/metrics.py): label caps keep the series count bounded
+    metrics_max_users: int = 100  # distinct `user` values on llm_cost_total; later users are `other`
+    metrics_max_models: int = 200  # distinct `model` values; later models are `other`
+    metrics_log_interval_s: float = 60.0  # a summary line on gateway.metrics (metrics.log) this often; 0: never
+    prometheus_multiproc_dir: str | None = None  # set by `llm-gateway` when WORKERS > 1 (multiprocess mode)
     # tables from GATEWAY_CONFIG
     gateway_config: str | None = None
     config: GatewayConfig = field(default_factory=GatewayConfig)
@@ -185,6 +192,21 @@ class Settings:
         if self.jwt_secret and len(self.jwt_secret) < 16 and not self.demo:
             raise SettingsError("JWT_SECRET: too short for HS256; use at least 32 random characters")
         self._check_rate_limits()
+        self._check_observability()
+
+    def _check_observability(self) -> None:
+        if self.log_max_bytes < 1024:
+            raise SettingsError("LOG_MAX_BYTES: must be at least 1024")
+        if self.log_backups < 0:
+            raise SettingsError("LOG_BACKUPS: must be 0 or more")
+        for var, value in (
+            ("METRICS_MAX_USERS", self.metrics_max_users),
+            ("METRICS_MAX_MODELS", self.metrics_max_models),
+        ):
+            if value < 1:
+                raise SettingsError(f"{var}: must be at least 1")
+        if self.metrics_log_interval_s < 0:
+            raise SettingsError("METRICS_LOG_INTERVAL_S: must be 0 (off) or a positive number of seconds")
 
     def _check_rate_limits(self) -> None:
         for var, value in (
@@ -298,6 +320,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "log_format": _one_of("json", "text"),
     "log_level": _one_of("debug", "info", "warning", "error"),
     "log_prompts": _as_bool,
+    "log_max_bytes": _as_int,
+    "log_backups": _as_int,
+    "metrics_max_users": _as_int,
+    "metrics_max_models": _as_int,
+    "metrics_log_interval_s": _as_float,
     "fetch_allow_private": _as_bool,
     "fetch_allowed_networks": _as_networks,
     "image_fetch_max_bytes": _as_int,
