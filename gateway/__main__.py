@@ -19,7 +19,8 @@ from starlette.applications import Starlette
 
 from gateway import __version__
 from gateway.auth import issue_token, random_secret
-from gateway.log import configure_logging
+from gateway.log import configure_from
+from gateway.metrics import prepare_multiprocess_dir
 from gateway.settings import Settings, SettingsError, read_dotenv
 
 DEMO_FLAG = "LLM_GATEWAY_DEMO"  # carries --demo to worker and reload processes
@@ -36,7 +37,7 @@ def create_app() -> Starlette:
 
     env = environment(Path(".env"))
     settings = Settings.from_env(env, demo=env.get(DEMO_FLAG) == "1")
-    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    configure_from(settings)
     return build_app(settings)
 
 
@@ -81,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SettingsError as exc:
         sys.stderr.write(f"llm-gateway: {exc}\n")
         raise SystemExit(2) from None
-    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    configure_from(settings)
     if settings.auth_disabled:
         sys.stderr.write(
             "llm-gateway: WARNING AUTH_DISABLED=true: every caller is an admin. Never do this in production.\n"
@@ -98,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "server_header": False,
         "lifespan": "on",
     }
+    if (settings.workers > 1 and not args.reload) or settings.prometheus_multiproc_dir:
+        # several workers share their metrics through files (prometheus-client multiprocess mode); the variable
+        # must be in the environment before a worker imports prometheus_client. Stale files are removed.
+        env["PROMETHEUS_MULTIPROC_DIR"] = prepare_multiprocess_dir(settings.prometheus_multiproc_dir)
     if args.reload or settings.workers > 1:
         os.environ.update(env)  # the worker processes build their settings from the same environment
         uvicorn.run("gateway.__main__:create_app", factory=True, reload=args.reload, workers=settings.workers, **common)  # type: ignore[arg-type]

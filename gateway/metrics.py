@@ -17,8 +17,10 @@ import contextlib
 import logging
 import math
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
@@ -335,3 +337,13 @@ class _Budgets(Collector):
         for (scope, period), ratio in sorted((source() if source else {}).items()):
             family.add_metric([scope, period], ratio)
         yield family
+
+
+def prepare_multiprocess_dir(path: str | None) -> str:
+    """The directory the workers share their figures through: made if absent, emptied of a previous run's files
+    (called once by `llm-gateway` before the workers start)."""
+    directory = Path(path) if path else Path(tempfile.mkdtemp(prefix="llm-gateway-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in (*directory.glob("*.db"), *directory.glob("custom-baseline.*")):
+        stale.unlink(missing_ok=True)
+    return str(directory)
