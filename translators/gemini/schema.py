@@ -175,6 +175,8 @@ class _Cleaner:
             ordering = node.get("propertyOrdering")
             if isinstance(ordering, list) and all(isinstance(p, str) and p in properties for p in ordering):
                 out["propertyOrdering"] = ordering
+            elif len(properties) > 1:  # Gemini orders properties alphabetically unless told; keep the caller's
+                out["propertyOrdering"] = list(out["properties"])
             out.setdefault("type", "object")
         items = node.get("items")
         if isinstance(items, dict):
