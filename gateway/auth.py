@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -14,9 +16,9 @@ import jwt
 from gateway.errors import AuthenticationError
 from gateway.types import Principal
 
-ALGORITHMS = ["HS256"]  # pinned: `none`, RS/HS confusion and every other algorithm are refused
+HMAC_ALGORITHM = "HS256"  # pinned for JWT_SECRET: `none` and every other HMAC variant are refused
+PUBLIC_KEY_ALGORITHMS = ("RS256", "ES256")  # only with JWT_PUBLIC_KEY, never with the shared secret
 CACHE_LIMIT = 10_000
-LEEWAY_S = 5
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
@@ -29,8 +31,28 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
 
 
 class TokenVerifier:
-    def __init__(self, secret: str, *, clock: Any = time.time) -> None:
-        self._secret = secret
+    """Each algorithm has exactly one key: HS256 the secret, RS256/ES256 the public key. A token's header picks
+    the algorithm, so an HS256 token "signed" with the public key (the RS/HS confusion) meets the secret and fails."""
+
+    def __init__(
+        self,
+        secret: str | None,
+        *,
+        public_key: str | None = None,
+        issuer: str | None = None,
+        audience: str | None = None,
+        leeway_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._keys: dict[str, str] = {}
+        if secret:
+            self._keys[HMAC_ALGORITHM] = secret
+        if public_key:
+            for algorithm in PUBLIC_KEY_ALGORITHMS:
+                self._keys[algorithm] = public_key
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway_s = leeway_s
         self._clock = clock
         self._cache: dict[str, tuple[Principal, float]] = {}
 
@@ -39,32 +61,49 @@ class TokenVerifier:
         hit = self._cache.get(token)
         if hit is not None and hit[1] > now:
             return hit[0]
+        claims = self._decode(token)
+        principal = principal_from_claims(claims)
+        exp = claims.get("exp")
+        # a token without exp is cached briefly only, so a rotated secret takes effect soon
+        until = min(float(exp) + self._leeway_s, now + 3600) if isinstance(exp, int | float) else now + 60
+        if len(self._cache) >= CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[token] = (principal, until)
+        return principal
+
+    def _decode(self, token: str) -> dict[str, Any]:
         try:
-            claims = jwt.decode(
+            algorithm = jwt.get_unverified_header(token).get("alg")
+        except jwt.InvalidTokenError:
+            raise AuthenticationError("The bearer token is invalid.") from None
+        key = self._keys.get(algorithm) if isinstance(algorithm, str) else None
+        if key is None:
+            allowed = " or ".join(self._keys) or HMAC_ALGORITHM
+            raise AuthenticationError(f"The bearer token must be signed with {allowed}.")
+        required = ["sub"] + (["iss"] if self._issuer else []) + (["aud"] if self._audience else [])
+        try:
+            claims: dict[str, Any] = jwt.decode(
                 token,
-                self._secret,
-                algorithms=ALGORITHMS,
-                leeway=LEEWAY_S,
-                options={"require": ["sub"], "verify_aud": False},
+                key,
+                algorithms=[algorithm],
+                leeway=self._leeway_s,
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": required, "verify_aud": self._audience is not None},
             )
         except jwt.ExpiredSignatureError:
             raise AuthenticationError("The bearer token has expired.") from None
         except jwt.ImmatureSignatureError:
             raise AuthenticationError("The bearer token is not valid yet (nbf).") from None
-        except jwt.InvalidAlgorithmError:
-            raise AuthenticationError("The bearer token must be signed with HS256.") from None
-        except jwt.MissingRequiredClaimError:
-            raise AuthenticationError("The token has no `sub` (user id) claim.") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise AuthenticationError(f"The token has no `{exc.claim}` claim.") from None
+        except jwt.InvalidIssuerError:
+            raise AuthenticationError("The token's issuer (iss) is not accepted.") from None
+        except jwt.InvalidAudienceError:
+            raise AuthenticationError("The token's audience (aud) is not accepted.") from None
         except jwt.InvalidTokenError:
             raise AuthenticationError("The bearer token is invalid.") from None
-        principal = principal_from_claims(claims)
-        exp = claims.get("exp")
-        # a token without exp is cached briefly only, so a rotated secret takes effect soon
-        until = min(float(exp) + LEEWAY_S, now + 3600) if isinstance(exp, int | float) else now + 60
-        if len(self._cache) >= CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[token] = (principal, until)
-        return principal
+        return claims
 
 
 def issue_token(secret: str, *, sub: str, admin: bool = False, ttl_s: int = 86400, now: float | None = None) -> str:
@@ -78,3 +117,10 @@ def issue_token(secret: str, *, sub: str, admin: bool = False, ttl_s: int = 8640
 
 def random_secret() -> str:
     return secrets.token_urlsafe(48)
+
+
+def read_public_key(value: str | None) -> str | None:
+    """JWT_PUBLIC_KEY holds a PEM, or the path of a file holding one."""
+    if not value or "BEGIN" in value:
+        return value
+    return Path(value).read_text(encoding="utf-8")
