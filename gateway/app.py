@@ -25,15 +25,20 @@ from gateway.catalog import Catalog
 from gateway.errors import GatewayError, MethodNotAllowedError, NotFoundError, to_openai_error
 from gateway.health import HealthRegistry, health_routes, redis_check
 from gateway.layers.metrics import LLMMetrics, UpstreamTimer
+from gateway.layers.provider_quota import ProviderQuota
+from gateway.layers.ratelimit import RateLimit
 from gateway.metrics import Metrics
 from gateway.middleware.access_log import AccessLogMiddleware
 from gateway.middleware.auth import AuthMiddleware
 from gateway.middleware.errors import ErrorMiddleware
+from gateway.middleware.ratelimit import RateLimitMiddleware
 from gateway.middleware.request_id import RequestIdMiddleware
 from gateway.monitoring import SummaryLogger, metrics_routes
 from gateway.pipeline import Dispatch, compose
 from gateway.providers.base import Provider
 from gateway.providers.registry import build_providers
+from gateway.ratelimit.gcra import optional_rate
+from gateway.ratelimit.limiter import build_limiter
 from gateway.routes import LLMRoutes
 from gateway.settings import Settings
 from gateway.store import make_redis
@@ -81,11 +86,23 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
     on_shutdown.append(summary.stop)
     on_shutdown.append(metrics.aclose)
 
+    limiter = build_limiter(settings, redis)  # rate limits: shared in Redis, per-process memory as the fallback
+    llm_limit = RateLimit(
+        limiter,
+        requests=optional_rate(settings.llm_rate_limit_max_requests, settings.llm_rate_limit_window_ms),
+        users=settings.config.users,
+    )
+    provider_quota = ProviderQuota(limiter, settings.config.providers)
+    on_shutdown += [llm_limit.meter.drain, provider_quota.meter.drain]  # settle the last token counts
+    health.add("rate_limits", limiter.health, required=False)
+
     # The call pipeline, outermost first. Each layer is `async (call, next) -> Reply`. Intended order:
     # metrics (sees every outcome), per-user rate limits, budget and cost ledger, response cache,
     # failover (retries, circuit breakers, fallback chains), per-provider quotas, then Dispatch.
     layers: list[Layer] = [
         LLMMetrics(metrics),  # outermost: sees every outcome, 429s included
+        llm_limit,  # per-user LLM requests and tokens: 429 rate_limit_exceeded
+        provider_quota,  # keep last, inside failover: a provider at its own rpm/tpm is a retryable 429
     ]
     pipeline = compose(layers, terminal=UpstreamTimer(Dispatch(providers)))
 
@@ -96,6 +113,12 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
         Middleware(AccessLogMiddleware, metrics=metrics),  # one JSON line + HTTP metrics per request
         Middleware(ErrorMiddleware),
         Middleware(AuthMiddleware, verifier=verifier),
+        Middleware(  # after auth: per user, or per client IP when there is none
+            RateLimitMiddleware,
+            limiter=limiter,
+            rate=optional_rate(settings.rate_limit_max_requests, settings.rate_limit_window_ms),
+            trusted_proxies=settings.trusted_proxies,
+        ),
     ]
 
     @contextlib.asynccontextmanager
