@@ -135,7 +135,7 @@ class LLMMetrics:
                 metrics.bound(metrics.llm_tokens, provider, model, "completion").inc(usage.completion_tokens)
         if cost is None and usage is not None and self._cost_of is not None and cache != "hit":
             cost = self._cost_of(target, usage)
-        if cost:
+        if cost is not None:  # a zero cost still makes the series, so cost panels show 0 rather than no data
             metrics.bound(metrics.llm_cost, provider, model, metrics.user_label(call.principal.user)).inc(float(cost))
         if record is not None:
             record.calls += 1
