@@ -21,9 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import TokenVerifier
+from gateway.batch import Batch
 from gateway.catalog import Catalog
 from gateway.errors import GatewayError, MethodNotAllowedError, NotFoundError, to_openai_error
 from gateway.health import HealthRegistry, health_routes, redis_check
+from gateway.layers.failover import Failover, breakers_from
 from gateway.layers.metrics import LLMMetrics, UpstreamTimer
 from gateway.layers.provider_quota import ProviderQuota
 from gateway.layers.ratelimit import RateLimit
@@ -99,14 +101,19 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
     # The call pipeline, outermost first. Each layer is `async (call, next) -> Reply`. Intended order:
     # metrics (sees every outcome), per-user rate limits, budget and cost ledger, response cache,
     # failover (retries, circuit breakers, fallback chains), per-provider quotas, then Dispatch.
+    breakers = breakers_from(settings)  # circuit state: the failover layer keeps it, routes/health/metrics read it
+    metrics.circuit_source = breakers.states
     layers: list[Layer] = [
         LLMMetrics(metrics),  # outermost: sees every outcome, 429s included
+        Failover.from_settings(settings, catalog=catalog, configured=providers, breakers=breakers),  # after the cache
         llm_limit,  # per-user LLM requests and tokens: 429 rate_limit_exceeded
         provider_quota,  # keep last, inside failover: a provider at its own rpm/tpm is a retryable 429
     ]
     pipeline = compose(layers, terminal=UpstreamTimer(Dispatch(providers)))
 
     routes = LLMRoutes(catalog=catalog, providers=providers, pipeline=pipeline, max_body_bytes=settings.max_body_bytes)
+    routes.breakers = breakers
+    batch = Batch(routes, max_size=settings.batch_max_size, max_concurrency=settings.batch_max_concurrency)
     verifier = None if settings.auth_disabled else TokenVerifier(settings.jwt_secret or "")
     middleware = [
         Middleware(RequestIdMiddleware),
@@ -143,7 +150,7 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
         health.add("redis", redis_check(redis), required=False, dependency=True)
 
     app = Starlette(
-        routes=[*health_routes(health), *metrics_routes(metrics), *routes.routes()],
+        routes=[*health_routes(health), *metrics_routes(metrics), *routes.routes(), *batch.routes()],
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_exception, GatewayError: _gateway_error},
@@ -153,5 +160,6 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
     app.state.providers = providers
     app.state.redis = redis
     app.state.health = health
+    app.state.breakers = breakers
     app.state.metrics = metrics
     return app

@@ -32,6 +32,7 @@ from gateway.errors import (
 )
 from gateway.pipeline import unconfigured
 from gateway.providers.base import Provider
+from gateway.resilience.breaker import BreakerRegistry
 from gateway.types import JSON, CallKind, ChatCall, Chunk, ChunkStream, Handler, Principal, Reply, Target
 from translators import completions
 from translators.errors import TranslationError
@@ -92,6 +93,31 @@ async def read_json(request: Request, limit: int) -> JSON:
     return body
 
 
+def make_call(
+    kind: CallKind,
+    body: JSON,
+    target: Target,
+    *,
+    stream: bool,
+    principal: Principal,
+    request_id: str,
+    cache_control: str | None = None,
+) -> ChatCall:
+    options = body.get("stream_options")
+    fallbacks = body.get("fallbacks")
+    return ChatCall(
+        kind=kind,
+        body=body,
+        target=target,
+        principal=principal,
+        request_id=request_id,
+        stream=stream,
+        include_usage=bool(stream and isinstance(options, dict) and options.get("include_usage")),
+        fallbacks=tuple(fallbacks) if isinstance(fallbacks, list) else None,
+        cache_control=cache_control,
+    )
+
+
 def _translation(call: Callable[[], Any]) -> Any:
     try:
         return call()
@@ -103,36 +129,59 @@ class LLMRoutes:
     """The endpoints. They share the catalog, the providers (filled at start-up) and the pipeline."""
 
     def __init__(
-        self, *, catalog: Catalog, providers: dict[str, Provider], pipeline: Handler, max_body_bytes: int
+        self,
+        *,
+        catalog: Catalog,
+        providers: dict[str, Provider],
+        pipeline: Handler,
+        max_body_bytes: int,
+        breakers: BreakerRegistry | None = None,
     ) -> None:
         self.catalog = catalog
         self.providers = providers
         self.pipeline = pipeline
         self.max_body_bytes = max_body_bytes
+        self.breakers = breakers or BreakerRegistry()  # circuit state, kept by the failover layer
 
     # ---- LLM calls ---------------------------------------------------------------------------------
 
     def _call(self, kind: CallKind, body: JSON, request: Request, target: Target, *, stream: bool) -> ChatCall:
-        options = body.get("stream_options")
-        fallbacks = body.get("fallbacks")
-        return ChatCall(
-            kind=kind,
-            body=body,
-            target=target,
+        return make_call(
+            kind,
+            body,
+            target,
+            stream=stream,
             principal=principal_of(request),
             request_id=request.scope["state"]["request_id"],
-            stream=stream,
-            include_usage=bool(stream and isinstance(options, dict) and options.get("include_usage")),
-            fallbacks=tuple(fallbacks) if isinstance(fallbacks, list) else None,
             cache_control=request.headers.get("cache-control", "").lower() or None,
+        )
+
+    def chat_call(
+        self, body: JSON, *, principal: Principal, request_id: str, cache_control: str | None = None
+    ) -> ChatCall:
+        """Validate a chat body and build its call, without an HTTP request: the chat route and each batch
+        item (gateway/batch.py) go through here."""
+        chat = _translation(lambda: validate_chat(body))
+        target = self.catalog.resolve(chat.model)
+        self._require_kind(target, "chat")
+        return make_call(
+            "chat",
+            body,
+            target,
+            stream=bool(chat.stream),
+            principal=principal,
+            request_id=request_id,
+            cache_control=cache_control,
         )
 
     async def chat(self, request: Request) -> Response:
         body = await read_json(request, self.max_body_bytes)
-        chat = _translation(lambda: validate_chat(body))
-        target = self.catalog.resolve(chat.model)
-        self._require_kind(target, "chat")
-        call = self._call("chat", body, request, target, stream=bool(chat.stream))
+        call = self.chat_call(
+            body,
+            principal=principal_of(request),
+            request_id=request.scope["state"]["request_id"],
+            cache_control=request.headers.get("cache-control", "").lower() or None,
+        )
         return respond(await self.pipeline(call), include_usage=call.include_usage)
 
     async def completions(self, request: Request) -> Response:
@@ -232,8 +281,8 @@ class LLMRoutes:
             {
                 "name": name,
                 "configured": name in self.providers,
-                "healthy": name in self.providers,
-                "circuit": "closed",
+                "healthy": name in self.providers and self.breakers.state(name) != "open",
+                "circuit": self.breakers.state(name),
                 "models": len(self.catalog.models(name)),
             }
             for name in PROVIDERS
@@ -255,9 +304,13 @@ class LLMRoutes:
         return json_response({"provider": name, "ok": error is None, "latency_ms": latency_ms, "error": error})
 
     async def providers_health(self) -> JSON:
-        """The `providers` health component: which providers are configured (no vendor call: cheap to poll)."""
+        """The `providers` health component: which providers are configured, their circuits and last outcomes
+        (no vendor call: cheap to poll). Degraded while a circuit is open, down when none can be called."""
         configured = sorted(self.providers)
-        return {"status": "ok" if configured else "down", "configured": configured}
+        circuits = {name: self.breakers.snapshot(name) for name in configured}
+        open_count = sum(1 for c in circuits.values() if c["circuit"] == "open")
+        status = "down" if open_count == len(configured) else "degraded" if open_count else "ok"
+        return {"status": status, "configured": configured, "providers": circuits}
 
     def routes(self) -> list[BaseRoute]:
         return [

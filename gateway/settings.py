@@ -90,6 +90,16 @@ class Settings:
     upstream_connect_timeout_s: float = 10.0
     upstream_max_connections: int = 512
     failover_enabled: bool = True
+    # failover, retries and circuit breakers (gateway/layers/failover.py), batch (gateway/batch.py)
+    retry_max_attempts: int = 3  # attempts per model, the first included; 1 = no retries
+    retry_base_delay_ms: float = 250.0  # backoff ceiling before the first retry, doubled per retry (full jitter)
+    retry_max_delay_ms: float = 8000.0  # the longest wait, a vendor's retry-after included (longer: next model)
+    retry_deadline_s: float = 60.0  # no retry or fallback starts later than this after the call began
+    circuit_failure_threshold: int = 5  # consecutive failures that open a circuit
+    circuit_cooldown_s: float = 30.0  # an open circuit lets one probe through after this long
+    stream_idle_timeout_s: float = 120.0  # a stream silent this long fails with an error event; 0: never
+    batch_max_size: int = 100  # requests per POST /api/llm/batch
+    batch_max_concurrency: int = 8  # items of one parallel batch in flight at once
     # auth
     jwt_secret: str | None = None
     auth_disabled: bool = False
@@ -193,6 +203,7 @@ class Settings:
             raise SettingsError("JWT_SECRET: too short for HS256; use at least 32 random characters")
         self._check_rate_limits()
         self._check_observability()
+        self._check_failover()
 
     def _check_observability(self) -> None:
         if self.log_max_bytes < 1024:
@@ -207,6 +218,29 @@ class Settings:
                 raise SettingsError(f"{var}: must be at least 1")
         if self.metrics_log_interval_s < 0:
             raise SettingsError("METRICS_LOG_INTERVAL_S: must be 0 (off) or a positive number of seconds")
+
+    def _check_failover(self) -> None:
+        for var, number in (
+            ("RETRY_MAX_ATTEMPTS", self.retry_max_attempts),
+            ("CIRCUIT_FAILURE_THRESHOLD", self.circuit_failure_threshold),
+            ("BATCH_MAX_SIZE", self.batch_max_size),
+            ("BATCH_MAX_CONCURRENCY", self.batch_max_concurrency),
+        ):
+            if number < 1:
+                raise SettingsError(f"{var}: must be at least 1")
+        for var, value in (
+            ("RETRY_BASE_DELAY_MS", self.retry_base_delay_ms),
+            ("RETRY_MAX_DELAY_MS", self.retry_max_delay_ms),
+            ("STREAM_IDLE_TIMEOUT_S", self.stream_idle_timeout_s),
+        ):
+            if value < 0:
+                raise SettingsError(f"{var}: must be 0 or a positive number")
+        for var, value in (
+            ("RETRY_DEADLINE_S", self.retry_deadline_s),
+            ("CIRCUIT_COOLDOWN_S", self.circuit_cooldown_s),
+        ):
+            if value <= 0:
+                raise SettingsError(f"{var}: must be a positive number of seconds")
 
     def _check_rate_limits(self) -> None:
         for var, value in (
@@ -314,6 +348,15 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "upstream_connect_timeout_s": _as_float,
     "upstream_max_connections": _as_int,
     "failover_enabled": _as_bool,
+    "retry_max_attempts": _as_int,
+    "retry_base_delay_ms": _as_float,
+    "retry_max_delay_ms": _as_float,
+    "retry_deadline_s": _as_float,
+    "circuit_failure_threshold": _as_int,
+    "circuit_cooldown_s": _as_float,
+    "stream_idle_timeout_s": _as_float,
+    "batch_max_size": _as_int,
+    "batch_max_concurrency": _as_int,
     "auth_disabled": _as_bool,
     "max_body_bytes": _as_int,
     "cors_origins": _as_list,

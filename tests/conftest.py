@@ -63,6 +63,9 @@ def make_settings(**overrides: Any) -> Settings:
         # tests, which set their own, ever meet them
         rate_limit_max_requests=1_000_000,
         llm_rate_limit_max_requests=1_000_000,
+        # one upstream call per request, as most tests script it; the failover tests (tests/layers/test_failover*,
+        # tests/test_batch.py) turn it on with their own retry timings
+        failover_enabled=False,
     )
     return replace(base, **overrides)
 

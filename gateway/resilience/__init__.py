@@ -1,0 +1,1 @@
+"""Retries, circuit breakers, fallback chains and load balancing: the parts the failover layer is made of."""
