@@ -49,7 +49,7 @@ class Limiter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.shared = shared  # None: memory only (one process)
-        self.local = local or MemoryStore()
+        self.local = local if local is not None else MemoryStore()
         self.fail_closed = fail_closed
         self._probe_interval_s = probe_interval_s
         self._clock = clock
