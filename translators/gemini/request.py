@@ -248,9 +248,7 @@ def _tool_config(body: JSON, names: list[str]) -> tuple[JSON, list[str] | None] 
         return {"mode": "ANY", "allowedFunctionNames": [name]}, None
     if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
         allowed = choice.get("allowed_tools") or {}
-        wanted = [
-            str((t.get("function") or {}).get("name")) for t in allowed.get("tools") or () if isinstance(t, dict)
-        ]
+        wanted = [str((t.get("function") or {}).get("name")) for t in allowed.get("tools") or () if isinstance(t, dict)]
         unknown = [w for w in wanted if w not in names]
         if unknown or not wanted:
             raise TranslationError(f"`allowed_tools` names unknown tools {unknown}.", param=param)
