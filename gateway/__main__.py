@@ -97,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "log_config": None,
         "access_log": False,
         "server_header": False,
+        # TRUSTED_PROXIES alone decides whom X-Forwarded-For is believed from (uvicorn would trust 127.0.0.1)
+        "proxy_headers": False,
         "lifespan": "on",
     }
     if (settings.workers > 1 and not args.reload) or settings.prometheus_multiproc_dir:
