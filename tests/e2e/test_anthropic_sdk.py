@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.anyio
 
 API_KEY = "sk-ant-e2e-key"
 MODEL = "claude-sonnet-4-5"
-WEATHER = {
+WEATHER: Any = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -100,17 +101,18 @@ async def test_sdk_stream_assembles_the_answer(sdk: openai.AsyncOpenAI) -> None:
 
 
 async def test_sdk_tool_call_round_trip(sdk: openai.AsyncOpenAI, state: FakeAnthropicState) -> None:
-    messages: list[dict[str, object]] = [{"role": "user", "content": "Weather in Paris?"}]
-    first = await sdk.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER])  # type: ignore[arg-type,list-item]
+    messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
+    first = await sdk.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER])
     choice = first.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.tool_calls is not None
     call = choice.message.tool_calls[0]
+    assert isinstance(call, openai.types.chat.ChatCompletionMessageFunctionToolCall)
     assert call.function.name == "get_weather"
     assert json.loads(call.function.arguments) == {"city": "Paris"}
     messages.append(choice.message.model_dump(exclude_none=True))
     messages.append({"role": "tool", "tool_call_id": call.id, "content": "18 C and sunny"})
-    second = await sdk.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER])  # type: ignore[arg-type]
+    second = await sdk.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER])
     assert second.choices[0].message.content == "Tool said: 18 C and sunny"
     check_request(state.requests[-1])  # the fake accepted it; re-check its own rules explicitly
 
@@ -119,7 +121,7 @@ async def test_sdk_streamed_tool_call_accumulates(sdk: openai.AsyncOpenAI) -> No
     async with sdk.chat.completions.stream(
         model=MODEL,
         messages=[{"role": "user", "content": "Weather in Paris?"}],
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
     ) as stream:
         async for _ in stream:
             pass

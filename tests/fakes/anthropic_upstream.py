@@ -151,7 +151,8 @@ USAGE = {"input_tokens": 11, "cache_creation_input_tokens": 0, "cache_read_input
 
 
 def _event(payload: JSON) -> bytes:
-    return b"event: " + payload["type"].encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+    kind: str = payload["type"]
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
 async def _events(body: JSON, content: list[JSON], stop_reason: str) -> AsyncIterator[bytes]:

@@ -67,7 +67,8 @@ def message(draw: st.DrawFn, known_ids: list[str]) -> JSON:
             known_ids.extend(c["id"] for c in calls)
             msg["tool_calls"] = calls
         return msg
-    tool_id = draw(st.sampled_from(known_ids)) if known_ids and draw(st.integers(0, 4)) else draw(ids)
+    use_known = bool(known_ids) and draw(st.integers(0, 4)) > 0
+    tool_id = draw(st.sampled_from(known_ids)) if use_known else draw(ids)
     return {"role": "tool", "tool_call_id": tool_id, "content": draw(texts)}
 
 

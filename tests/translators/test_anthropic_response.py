@@ -70,7 +70,7 @@ def test_parse_response_gives_empty_string_content_for_an_empty_answer() -> None
 
 
 def test_parse_response_joins_text_blocks_around_tool_calls() -> None:
-    content = [
+    content: list[JSON] = [
         {"type": "text", "text": "A"},
         {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}},
         {"type": "text", "text": "B"},
