@@ -86,8 +86,10 @@ async def test_exposition_has_every_contract_metric_with_its_labels(
     durations = samples_named(families, "http_request_duration_seconds", "http_request_duration_seconds_bucket")
     assert {"route", "method", "le"} == set(durations[0][0])
 
-    llm = {(lb["provider"], lb["model"], lb["status"], lb["cache"]): v for lb, v in samples_named(
-        families, "llm_requests", "llm_requests_total")}  # fmt: skip
+    llm = {
+        (lb["provider"], lb["model"], lb["status"], lb["cache"]): v
+        for lb, v in samples_named(families, "llm_requests", "llm_requests_total")
+    }
     assert llm[("mock", "echo", "200", "bypass")] == 2
     assert llm[("openai", "gpt-4o-mini", "200", "bypass")] == 1
     assert llm[("mock", "error-429", "429", "none")] == 1
@@ -103,25 +105,30 @@ async def test_exposition_has_every_contract_metric_with_its_labels(
     assert "llm_cost" in families  # declared even before any priced call
     assert samples_named(families, "cache_hit_ratio", "cache_hit_ratio") == [({}, 0.0)]
     assert samples_named(families, "active_connections", "active_connections") == [({}, 1.0)]  # this scrape
-    errors = {(lb["type"], lb["provider"], lb["status"]) for lb, _ in samples_named(
-        families, "error_rate", "error_rate_total")}  # fmt: skip
+    errors = {
+        (lb["type"], lb["provider"], lb["status"])
+        for lb, _ in samples_named(families, "error_rate", "error_rate_total")
+    }
     assert ("rate_limit_error", "mock", "429") in errors
     assert ("not_found_error", "none", "404") in errors
     assert ("authentication_error", "none", "401") in errors
 
     overhead = samples_named(families, "gateway_overhead_seconds", "gateway_overhead_seconds_bucket")
     assert min(float(labels["le"]) for labels, _ in overhead) < 0.001  # sub-millisecond buckets
-    ttft = samples_named(families, "gateway_llm_time_to_first_token_seconds",
-                         "gateway_llm_time_to_first_token_seconds_count")  # fmt: skip
+    ttft = samples_named(
+        families, "gateway_llm_time_to_first_token_seconds", "gateway_llm_time_to_first_token_seconds_count"
+    )
     assert ttft == [({"provider": "mock", "model": "echo"}, 1.0)]
-    stream = samples_named(families, "gateway_llm_stream_duration_seconds",
-                           "gateway_llm_stream_duration_seconds_count")  # fmt: skip
+    stream = samples_named(families, "gateway_llm_stream_duration_seconds", "gateway_llm_stream_duration_seconds_count")
     assert stream == [({"provider": "mock", "model": "echo"}, 1.0)]
-    in_flight = dict((lb["provider"], v) for lb, v in samples_named(
-        families, "gateway_llm_in_flight", "gateway_llm_in_flight"))  # fmt: skip
+    in_flight = dict(
+        (lb["provider"], v) for lb, v in samples_named(families, "gateway_llm_in_flight", "gateway_llm_in_flight")
+    )
     assert in_flight == {"mock": 0.0, "openai": 0.0}
-    rejections = {lb["reason"]: v for lb, v in samples_named(
-        families, "gateway_rate_limit_rejections", "gateway_rate_limit_rejections_total")}  # fmt: skip
+    rejections = {
+        lb["reason"]: v
+        for lb, v in samples_named(families, "gateway_rate_limit_rejections", "gateway_rate_limit_rejections_total")
+    }
     assert rejections == {"upstream": 1.0}
 
 

@@ -20,9 +20,7 @@ TARGET = Target("openai", "gpt-4o")
 
 
 def call(user: str = "alice", *, stream: bool = False) -> ChatCall:
-    return ChatCall(
-        kind="chat", body={}, target=TARGET, principal=Principal(user), request_id="req_1", stream=stream
-    )
+    return ChatCall(kind="chat", body={}, target=TARGET, principal=Principal(user), request_id="req_1", stream=stream)
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
@@ -58,8 +56,11 @@ async def test_metrics_layer_counts_cost_from_header_with_capped_users() -> None
     layer = LLMMetrics(Metrics(registry, max_users=2))
 
     async def answer(c: ChatCall) -> Reply:
-        return Reply(TARGET, body={"usage": {"prompt_tokens": 3, "completion_tokens": 1}},
-                     headers={"x-gateway-cost": "0.0015", "x-gateway-cache": "miss"})  # fmt: skip
+        return Reply(
+            TARGET,
+            body={"usage": {"prompt_tokens": 3, "completion_tokens": 1}},
+            headers={"x-gateway-cost": "0.0015", "x-gateway-cache": "miss"},
+        )
 
     for user in ("alice", "bob", "carol", "dave", "alice"):
         await layer(call(user), answer)
@@ -77,8 +78,11 @@ async def test_metrics_layer_fills_the_request_record() -> None:
     token = CURRENT.set(record)
 
     async def answer(c: ChatCall) -> Reply:
-        return Reply(TARGET, body={"usage": {"prompt_tokens": 3, "completion_tokens": 1}},
-                     headers={"x-gateway-cost": "0.25", "x-gateway-cache": "hit"})  # fmt: skip
+        return Reply(
+            TARGET,
+            body={"usage": {"prompt_tokens": 3, "completion_tokens": 1}},
+            headers={"x-gateway-cost": "0.25", "x-gateway-cache": "hit"},
+        )
 
     try:
         await layer(call("alice"), answer)
@@ -171,8 +175,9 @@ async def test_metrics_layer_caps_models() -> None:
         return Reply(c.target, body={})
 
     for model in ("a", "b", "c"):
-        await layer(ChatCall(kind="chat", body={}, target=Target("mock", model), principal=Principal("u"),
-                             request_id="r"), answer)  # fmt: skip
+        await layer(
+            ChatCall(kind="chat", body={}, target=Target("mock", model), principal=Principal("u"), request_id="r"),
+            answer,
+        )
     assert value(registry, "llm_requests_total", provider="mock", model="a", status="200", cache="bypass") == 1
     assert value(registry, "llm_requests_total", provider="mock", model="other", status="200", cache="bypass") == 2
-
