@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 KEY = "AIza-e2e-fake-key"
 MODEL = "gemini-2.5-flash"
 NO_FAILOVER: dict[str, Any] = {"fallbacks": []}
-WEATHER = {
+WEATHER: Any = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -95,6 +95,7 @@ async def test_sdk_tools_round_trip(sdk: openai.AsyncOpenAI, upstream: tuple[str
     assert first.choices[0].finish_reason == "tool_calls"
     assert message.tool_calls is not None
     call = message.tool_calls[0]
+    assert call.type == "function"
     assert call.function.name == "get_weather"
     assert call.function.arguments == '{"city":"Paris"}'
     # the client echoes history back as OpenAI clients do; the fake refuses a call without its thought signature

@@ -21,7 +21,7 @@ KEY = "AIza-test-google-key"
 MODELS = f"{GOOGLE_BASE}/v1beta/models"
 CHAT_URL = f"{MODELS}/gemini-2.5-flash:generateContent"
 STREAM_URL = f"{MODELS}/gemini-2.5-flash:streamGenerateContent?alt=sse"
-NO_FAILOVER = {"fallbacks": []}
+NO_FAILOVER: dict[str, Any] = {"fallbacks": []}
 
 
 @pytest.fixture

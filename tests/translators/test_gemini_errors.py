@@ -14,7 +14,7 @@ from translators.gemini.errors import parse_error
 JSON = dict[str, Any]
 
 
-def gemini_error(code: int, status: str, message: str, details: list[JSON] | None = None) -> JSON:
+def gemini_error(code: int, status: str, message: str, details: list[Any] | None = None) -> JSON:
     error: JSON = {"code": code, "message": message, "status": status}
     if details is not None:
         error["details"] = details
