@@ -17,14 +17,18 @@ import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import TokenVerifier
+from gateway.auth import TokenVerifier, read_public_key
 from gateway.batch import Batch
+from gateway.cache.routes import cache_health, cache_routes
 from gateway.catalog import Catalog
+from gateway.costs import Costs
 from gateway.errors import GatewayError, MethodNotAllowedError, NotFoundError, to_openai_error
 from gateway.health import HealthRegistry, health_routes, redis_check
+from gateway.layers.cache import Cache
 from gateway.layers.failover import Failover, breakers_from
 from gateway.layers.metrics import LLMMetrics, UpstreamTimer
 from gateway.layers.provider_quota import ProviderQuota
@@ -32,10 +36,13 @@ from gateway.layers.ratelimit import RateLimit
 from gateway.metrics import Metrics
 from gateway.middleware.access_log import AccessLogMiddleware
 from gateway.middleware.auth import AuthMiddleware
+from gateway.middleware.body_timeout import BodyTimeoutMiddleware
 from gateway.middleware.errors import ErrorMiddleware
 from gateway.middleware.ratelimit import RateLimitMiddleware
 from gateway.middleware.request_id import RequestIdMiddleware
+from gateway.middleware.security_headers import SecurityHeadersMiddleware
 from gateway.monitoring import SummaryLogger, metrics_routes
+from gateway.openapi import openapi_route
 from gateway.pipeline import Dispatch, compose
 from gateway.providers.base import Provider
 from gateway.providers.registry import build_providers
@@ -70,6 +77,23 @@ async def _gateway_error(request: Request, exc: Exception) -> Response:
     return Response(body, status_code=status, headers=headers)
 
 
+def cors_middleware(settings: Settings) -> list[Middleware]:
+    """CORS only for CORS_ORIGINS; credentials only when CORS_ALLOW_CREDENTIALS is set."""
+    if not settings.cors_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["authorization", "content-type", "x-request-id", "cache-control"],
+            expose_headers=["x-request-id", "x-gateway-provider", "x-gateway-cache", "x-gateway-cost", "retry-after"],
+            allow_credentials=settings.cors_allow_credentials,
+            max_age=600,
+        )
+    ]
+
+
 def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
     catalog = Catalog.bundled(settings.config.aliases)
     providers: dict[str, Provider] = {}  # filled at start-up by the lifespan
@@ -98,15 +122,28 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
     on_shutdown += [llm_limit.meter.drain, provider_quota.meter.drain]  # settle the last token counts
     health.add("rate_limits", limiter.health, required=False)
 
+    cache = Cache.from_settings(settings, redis) if settings.cache_enabled else None  # None: not in the pipeline
+    if cache is not None:
+        on_shutdown.append(cache.aclose)  # finish the last writes to Redis
+    health.add("cache", cache_health(cache), required=False)
+
+    costs = Costs(settings, redis=redis, catalog=catalog)  # prices, cost ledger, budgets and alerts
+    on_startup.append(costs.start)
+    on_shutdown.append(costs.close)  # settle calls in flight, send alerts, write every buffered ledger record
+    health.add("costs", costs.check, required=False, dependency=True)
+    metrics.budget_source = costs.used_ratios
+
     # The call pipeline, outermost first. Each layer is `async (call, next) -> Reply`. Intended order:
     # metrics (sees every outcome), per-user rate limits, budget and cost ledger, response cache,
     # failover (retries, circuit breakers, fallback chains), per-provider quotas, then Dispatch.
     breakers = breakers_from(settings)  # circuit state: the failover layer keeps it, routes/health/metrics read it
     metrics.circuit_source = breakers.states
     layers: list[Layer] = [
-        LLMMetrics(metrics),  # outermost: sees every outcome, 429s included
-        Failover.from_settings(settings, catalog=catalog, configured=providers, breakers=breakers),  # after the cache
+        LLMMetrics(metrics, cost_of=costs.pricing.cost_of),  # outermost: sees every outcome, 429s included
         llm_limit,  # per-user LLM requests and tokens: 429 rate_limit_exceeded
+        *costs.layers,  # budgets (429 budget_exceeded), exact cost, x-gateway-cost, one ledger record per call
+        *([cache] if cache is not None else []),  # response cache: hit / miss / bypass (hits cost 0)
+        Failover.from_settings(settings, catalog=catalog, configured=providers, breakers=breakers),  # after the cache
         provider_quota,  # keep last, inside failover: a provider at its own rpm/tpm is a retryable 429
     ]
     pipeline = compose(layers, terminal=UpstreamTimer(Dispatch(providers)))
@@ -114,9 +151,25 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
     routes = LLMRoutes(catalog=catalog, providers=providers, pipeline=pipeline, max_body_bytes=settings.max_body_bytes)
     routes.breakers = breakers
     batch = Batch(routes, max_size=settings.batch_max_size, max_concurrency=settings.batch_max_concurrency)
-    verifier = None if settings.auth_disabled else TokenVerifier(settings.jwt_secret or "")
+    verifier = None
+    if not settings.auth_disabled:
+        verifier = TokenVerifier(
+            settings.jwt_secret,
+            public_key=read_public_key(settings.jwt_public_key),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            leeway_s=settings.jwt_leeway_s,
+        )
     middleware = [
         Middleware(RequestIdMiddleware),
+        Middleware(
+            SecurityHeadersMiddleware,
+            hsts=settings.hsts,
+            max_header_count=settings.max_header_count,
+            max_header_bytes=settings.max_header_bytes,
+        ),
+        *cors_middleware(settings),
+        Middleware(BodyTimeoutMiddleware, timeout_s=settings.body_read_timeout_s),
         Middleware(AccessLogMiddleware, metrics=metrics),  # one JSON line + HTTP metrics per request
         Middleware(ErrorMiddleware),
         Middleware(AuthMiddleware, verifier=verifier),
@@ -150,7 +203,15 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
         health.add("redis", redis_check(redis), required=False, dependency=True)
 
     app = Starlette(
-        routes=[*health_routes(health), *metrics_routes(metrics), *routes.routes(), *batch.routes()],
+        routes=[
+            *health_routes(health),
+            *metrics_routes(metrics),
+            *routes.routes(),
+            *batch.routes(),
+            *cache_routes(cache, settings),
+            *costs.routes(),
+            openapi_route(),
+        ],
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_exception, GatewayError: _gateway_error},
@@ -160,6 +221,7 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
     app.state.providers = providers
     app.state.redis = redis
     app.state.health = health
+    app.state.cache = cache  # None when CACHE_ENABLED=false; `.stats.hits` / `.stats.misses` feed cache_hit_ratio
     app.state.breakers = breakers
     app.state.metrics = metrics
     return app

@@ -8,11 +8,14 @@ A missing vendor key disables that provider; it never stops the gateway (CONTRAC
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
@@ -103,8 +106,21 @@ class Settings:
     # auth
     jwt_secret: str | None = None
     auth_disabled: bool = False
+    jwt_issuer: str | None = None  # when set, tokens must carry this `iss`
+    jwt_audience: str | None = None  # when set, tokens must carry this `aud`
+    jwt_leeway_s: float = 5.0  # clock skew allowed on exp/nbf
+    jwt_public_key: str | None = None  # PEM (or a path to one) for RS256/ES256 tokens, besides HS256
     # shared store
     redis_url: str | None = None
+    # response cache (gateway/layers/cache.py); false: the layer is not in the pipeline at all
+    cache_enabled: bool = True
+    cache_ttl: float = 3600.0  # seconds an entry lives
+    cache_max_size: int = 1000  # entries in the memory tier
+    cache_max_bytes: int = 64 * 1024 * 1024  # bytes (keys + bodies) in the memory tier
+    cache_strategy: Literal["memory", "redis", "hybrid"] | None = None  # None: hybrid with REDIS_URL, else memory
+    cache_scope: Literal["user", "global"] = "user"  # user: one user's answers are never served to another
+    cache_policy: Literal["deterministic", "all"] = "deterministic"  # deterministic: temperature 0 or a seed
+    cache_prefix: str = "llmgw:cache:"  # Redis key prefix (gateways sharing a Redis keep apart by it)
     # rate limits (CONTRACT §2; 0 requests turns a limit off). Windows are GCRA buckets: a burst of up to the
     # maximum, refilled evenly over the window, no fixed boundary.
     rate_limit_window_ms: int = 900_000
@@ -115,9 +131,27 @@ class Settings:
     rate_limit_fail: Literal["open", "closed"] = "open"
     rate_limit_prefix: str = "llmgw:rl:"
     trusted_proxies: tuple[str, ...] = ()
+    # costs, budgets and alerts (gateway/costs.py); money amounts are in COST_CURRENCY
+    cost_tracking_enabled: bool = True
+    cost_currency: str = "USD"
+    cost_exchange_rate: Decimal | None = None  # COST_CURRENCY per 1 USD; required unless the currency is USD
+    cost_budget_daily: Decimal | None = None  # unset: no gateway-wide daily cap
+    cost_budget_monthly: Decimal | None = None
+    cost_alert_threshold: float = 0.8  # fraction of a budget that fires an alert; 0: only when used up
+    cost_alert_email: str | None = None
+    cost_alert_webhook: str | None = None
+    smtp_url: str | None = None  # smtp://[user:pass@]host[:port][?starttls=true&from=addr] or smtps://
+    cost_db_path: str = "./data/costs.db"  # the SQLite ledger; ":memory:" keeps it in memory
+    cost_store: Literal["sqlite", "redis"] = "sqlite"
+    cost_timezone: str = "UTC"  # where budget days and months begin
     # HTTP edge
     max_body_bytes: int = 10 * 1024 * 1024
     cors_origins: tuple[str, ...] = ()
+    cors_allow_credentials: bool = False
+    hsts: bool = False  # send Strict-Transport-Security (only behind TLS)
+    body_read_timeout_s: float = 30.0  # a client that sends its body slower than this gets 408
+    max_header_count: int = 100
+    max_header_bytes: int = 16 * 1024
     # fetching caller-given URLs (gateway/fetch.py; Gemini image URLs): non-public addresses are refused unless
     # allowed here; cloud metadata addresses are refused always
     fetch_allow_private: bool = False
@@ -199,11 +233,19 @@ class Settings:
                 "JWT_SECRET: not set. Set JWT_SECRET (32+ random bytes), or run `llm-gateway --demo`, "
                 "or AUTH_DISABLED=true for local development only"
             )
+        if self.jwt_public_key and "BEGIN" not in self.jwt_public_key and not Path(self.jwt_public_key).is_file():
+            raise SettingsError("JWT_PUBLIC_KEY: neither a PEM public key nor a readable file")
+        if self.jwt_leeway_s < 0 or self.body_read_timeout_s <= 0:
+            raise SettingsError("JWT_LEEWAY_S / BODY_READ_TIMEOUT_S: must be positive numbers")
+        if "*" in self.cors_origins and self.cors_allow_credentials:
+            raise SettingsError("CORS_ALLOW_CREDENTIALS: credentials cannot be allowed for every origin (CORS_ORIGINS=*)")
         if self.jwt_secret and len(self.jwt_secret) < 16 and not self.demo:
             raise SettingsError("JWT_SECRET: too short for HS256; use at least 32 random characters")
         self._check_rate_limits()
+        self._check_cache()
         self._check_observability()
         self._check_failover()
+        self._check_costs()
 
     def _check_observability(self) -> None:
         if self.log_max_bytes < 1024:
@@ -242,6 +284,61 @@ class Settings:
             if value <= 0:
                 raise SettingsError(f"{var}: must be a positive number of seconds")
 
+    def _check_costs(self) -> None:
+        if self.cost_currency != "USD" and self.cost_exchange_rate is None:
+            raise SettingsError(
+                f"COST_CURRENCY: {self.cost_currency} needs COST_EXCHANGE_RATE ({self.cost_currency} per 1 USD, "
+                "e.g. 0.92); vendor prices are in USD"
+            )
+        if not 0 <= self.cost_alert_threshold <= 1:
+            raise SettingsError("COST_ALERT_THRESHOLD: must be a fraction from 0 to 1 (0.8 = 80% of a budget)")
+        if self.cost_store == "redis" and not self.redis_url:
+            raise SettingsError("COST_STORE: 'redis' needs REDIS_URL")
+        if self.cost_alert_email and not self.smtp_url:
+            raise SettingsError("COST_ALERT_EMAIL: needs SMTP_URL (smtp://host:port) to send the alerts")
+        if self.smtp_url and not re.match(r"smtps?://[^/?#]+", self.smtp_url):
+            raise SettingsError("SMTP_URL: must look like smtp://[user:pass@]host[:port] or smtps://host[:port]")
+        if self.cost_alert_webhook and not self.cost_alert_webhook.startswith(("http://", "https://")):
+            raise SettingsError(f"COST_ALERT_WEBHOOK: {self.cost_alert_webhook!r} is not an http(s) URL")
+        for key, table in self.config.prices.items():
+            _check_price(key, table)
+        user_budgets = False
+        for user, table in self.config.users.items():
+            for name in ("budget_daily", "budget_monthly"):
+                value = table.get(name)
+                if value is None:
+                    continue
+                if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                    raise SettingsError(f'GATEWAY_CONFIG: [users."{user}"] {name} must be a positive amount')
+                user_budgets = True
+        budgets = bool(self.cost_budget_daily or self.cost_budget_monthly or user_budgets)
+        if budgets and not self.cost_tracking_enabled:
+            raise SettingsError("COST_TRACKING_ENABLED: budgets are set, and they need cost tracking (true)")
+        if budgets and self.workers > 1 and self.cost_store == "sqlite":
+            raise SettingsError(
+                "COST_STORE: budgets with WORKERS > 1 need one shared figure: set COST_STORE=redis (and REDIS_URL), "
+                "or run WORKERS=1"
+            )
+
+    @property
+    def cache_mode(self) -> Literal["memory", "redis", "hybrid"]:
+        """CACHE_STRATEGY, or its default: hybrid when REDIS_URL is set (memory in the demo), else memory."""
+        if self.cache_strategy is not None:
+            return self.cache_strategy
+        return "hybrid" if self.redis_url and not self.demo else "memory"
+
+    def _check_cache(self) -> None:
+        if self.cache_ttl <= 0:
+            raise SettingsError("CACHE_TTL: must be a positive number of seconds")
+        if self.cache_max_size < 1:
+            raise SettingsError("CACHE_MAX_SIZE: must be at least 1 entry")
+        if self.cache_max_bytes < 1024:
+            raise SettingsError("CACHE_MAX_BYTES: must be at least 1024")
+        if self.cache_enabled and self.cache_strategy in ("redis", "hybrid") and not self.redis_url:
+            raise SettingsError(f"CACHE_STRATEGY: {self.cache_strategy} needs REDIS_URL to be set")
+        if not re.fullmatch(r"[A-Za-z0-9:._-]+", self.cache_prefix):
+            raise SettingsError("CACHE_PREFIX: use only letters, digits and : . _ -")
+
     def _check_rate_limits(self) -> None:
         for var, value in (
             ("RATE_LIMIT_WINDOW_MS", self.rate_limit_window_ms),
@@ -266,6 +363,36 @@ class Settings:
                 _check_caps(f'[providers.{name}.models."{model}"]', caps, ("rpm", "tpm"))
         for user, table in self.config.users.items():
             _check_caps(f'[users."{user}"]', table, ("tpm",))
+
+
+PRICE_KEYS = frozenset({"input", "output", "cached_input"})
+
+
+def _check_price(key: str, table: Mapping[str, Any]) -> None:
+    """A `[prices."provider/model"]` entry: USD per 1M tokens, input and output required (CONTRACT §9)."""
+    where = f'GATEWAY_CONFIG: [prices."{key}"]'
+    provider, slash, model = key.partition("/")
+    if not slash or not provider or not model:
+        raise SettingsError(f'{where}: name the model as provider/model, e.g. "openai/gpt-4o"')
+    unknown = set(table) - PRICE_KEYS - {"tiers"}
+    if unknown:
+        raise SettingsError(f"{where}: unknown key(s) {sorted(unknown)}; use input, output, cached_input, tiers")
+    if "input" not in table or "output" not in table:
+        raise SettingsError(f"{where}: give both input and output (USD per million tokens)")
+    tiers = table.get("tiers", [])
+    if not isinstance(tiers, list) or not all(isinstance(t, dict) for t in tiers):
+        raise SettingsError(f"{where}: tiers must be a list of tables")
+    for entry in [table, *tiers]:
+        for name in PRICE_KEYS & set(entry):
+            value = entry[name]
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                raise SettingsError(f"{where}: {name} must be a number of USD per million tokens, not {value!r}")
+    for tier in tiers:
+        above = tier.get("above_prompt_tokens")
+        if not isinstance(above, int) or isinstance(above, bool) or above < 1:
+            raise SettingsError(f"{where}: each tier needs above_prompt_tokens, a positive whole number")
+        if "input" not in tier or "output" not in tier:
+            raise SettingsError(f"{where}: each tier needs input and output")
 
 
 def _check_caps(where: str, table: Mapping[str, Any], names: tuple[str, ...]) -> None:
@@ -301,6 +428,30 @@ def _as_float(raw: str) -> float:
     if value != value or value in (float("inf"), float("-inf")):
         raise ValueError(f"{raw!r} is not a finite number")
     return value
+
+
+def _as_money(raw: str) -> Decimal:
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ValueError(f"{raw!r} is not an amount of money") from None
+    if not value.is_finite() or value <= 0:
+        raise ValueError(f"{raw!r} must be a positive amount (leave it empty for none)")
+    return value
+
+
+def _as_currency(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z]{3}", raw):
+        raise ValueError(f"{raw!r} is not a three-letter currency code such as USD or EUR")
+    return raw.upper()
+
+
+def _as_timezone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{raw!r} is not a time zone name such as UTC or Europe/Paris") from None
+    return raw
 
 
 def _as_bool(raw: str) -> bool:
@@ -357,9 +508,22 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "stream_idle_timeout_s": _as_float,
     "batch_max_size": _as_int,
     "batch_max_concurrency": _as_int,
+    "cache_enabled": _as_bool,
+    "cache_ttl": _as_float,
+    "cache_max_size": _as_int,
+    "cache_max_bytes": _as_int,
+    "cache_strategy": _one_of("memory", "redis", "hybrid"),
+    "cache_scope": _one_of("user", "global"),
+    "cache_policy": _one_of("deterministic", "all"),
     "auth_disabled": _as_bool,
     "max_body_bytes": _as_int,
     "cors_origins": _as_list,
+    "cors_allow_credentials": _as_bool,
+    "hsts": _as_bool,
+    "body_read_timeout_s": _as_float,
+    "max_header_count": _as_int,
+    "max_header_bytes": _as_int,
+    "jwt_leeway_s": _as_float,
     "log_format": _one_of("json", "text"),
     "log_level": _one_of("debug", "info", "warning", "error"),
     "log_prompts": _as_bool,
@@ -379,6 +543,14 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "rate_limit_store": _one_of("memory", "redis"),
     "rate_limit_fail": _one_of("open", "closed"),
     "trusted_proxies": _as_networks,
+    "cost_tracking_enabled": _as_bool,
+    "cost_currency": _as_currency,
+    "cost_exchange_rate": _as_money,
+    "cost_budget_daily": _as_money,
+    "cost_budget_monthly": _as_money,
+    "cost_alert_threshold": _as_float,
+    "cost_store": _one_of("sqlite", "redis"),
+    "cost_timezone": _as_timezone,
 }
 
 

@@ -59,6 +59,7 @@ def make_settings(**overrides: Any) -> Settings:
         openai_base_url=OPENAI_BASE,
         anthropic_base_url=ANTHROPIC_BASE,
         google_base_url=GOOGLE_BASE,
+        cost_db_path=":memory:",  # the cost ledger never writes into the working tree
         # limits stay on (their headers and code path run everywhere) but high enough that only the rate-limit
         # tests, which set their own, ever meet them
         rate_limit_max_requests=1_000_000,
