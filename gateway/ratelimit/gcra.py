@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 EPSILON_MS = 0.01  # 10 µs of float slack (sums near 1.7e12 ms round), so `limit` checks fit a window exactly
 
@@ -25,14 +26,16 @@ class Rate:
 
     limit: int
     window_ms: int
+    interval_ms: float = field(init=False, repr=False, compare=False)  # one unit refills in this long
 
-    @property
-    def interval_ms(self) -> float:
-        return self.window_ms / self.limit
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "interval_ms", self.window_ms / self.limit)
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
+# The per-request values are NamedTuples: as immutable as frozen dataclasses, several times cheaper to make.
+
+
+class Check(NamedTuple):
     """Take `cost` units from the bucket stored under `key`."""
 
     key: str
@@ -40,8 +43,7 @@ class Check:
     cost: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Status:
+class Status(NamedTuple):
     """One limit after a check: what the x-ratelimit-* headers report."""
 
     limit: int
@@ -49,8 +51,7 @@ class Status:
     reset_ms: int  # until the bucket is full again
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """The answer to a group of checks. `retry_after_ms` is how long until every denied check would pass;
     `denied` is the index of the first check that refused (None when allowed); `too_large` means a cost can
     never fit (it is bigger than the limit), so waiting does not help."""
@@ -107,7 +108,7 @@ def decide(tats: Sequence[float | None], now: float, checks: Sequence[Check]) ->
                 too_large = True
             retry = max(retry, retry_after_ms(new_tat, now, check.rate))
     shown = new_tats if allowed else tats
-    statuses = tuple(status(shown[i], now, c.rate) for i, c in enumerate(checks))
+    statuses = tuple([status(shown[i], now, c.rate) for i, c in enumerate(checks)])
     return Verdict(allowed, statuses, retry, denied, too_large), new_tats
 
 

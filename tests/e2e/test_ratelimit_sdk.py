@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from gateway.app import build_app
 from tests.conftest import make_settings, token
@@ -15,7 +16,7 @@ from tests.servers import serve_in_thread
 
 pytestmark = pytest.mark.slow
 
-USER = [{"role": "user", "content": "Hello"}]
+USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hello"}]
 WINDOW_MS = 3000  # 2 calls per 3 s: one frees every 1.5 s (the SDK's own first backoff is under 0.5 s)
 
 
