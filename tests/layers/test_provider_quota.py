@@ -3,18 +3,26 @@ failover can route around, tokens settled with the real usage."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
 import pytest
 
+from gateway.app import build_app
 from gateway.errors import UpstreamError
 from gateway.layers.provider_quota import ProviderQuota
 from gateway.ratelimit.gcra import Check, Rate
 from gateway.ratelimit.limiter import Limiter
 from gateway.ratelimit.memory import MemoryStore
+from gateway.settings import GatewayConfig, Settings
 from gateway.types import JSON, ChatCall, Principal, Reply, Target
+from tests.conftest import auth, make_settings
 
 pytestmark = pytest.mark.anyio
 
 T0 = 1_700_000_000_000.0
+CHAT: JSON = {"model": "mock/echo", "messages": [{"role": "user", "content": "hi"}]}
 
 
 def call(provider: str = "openai", model: str = "gpt-4o", text: str = "x" * 400) -> ChatCall:
@@ -82,3 +90,22 @@ async def test_provider_quota_without_caps_is_a_pass_through() -> None:
     layer, store = quota({})
     reply = await layer(call(), ok)
     assert reply.body is not None and len(store) == 0
+
+
+async def test_provider_quota_in_the_app_429_reaches_the_caller_without_a_route() -> None:
+    settings = make_settings(config=GatewayConfig(providers={"mock": {"rpm": 1}}))
+    async with served(settings) as client:
+        assert (await client.post("/v1/chat/completions", json=CHAT)).status_code == 200
+        refused = await client.post("/v1/chat/completions", json={**CHAT, "fallbacks": []})
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert refused.headers["retry-after"] == "60"
+
+
+@contextlib.asynccontextmanager
+async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = build_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test", headers=auth()) as client:
+            yield client
