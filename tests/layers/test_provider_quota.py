@@ -102,6 +102,16 @@ async def test_provider_quota_in_the_app_429_reaches_the_caller_without_a_route(
     assert refused.headers["retry-after"] == "60"
 
 
+async def test_provider_quota_in_the_app_failover_routes_around_a_model_at_its_cap() -> None:
+    caps = GatewayConfig(providers={"mock": {"models": {"echo": {"rpm": 1}}}})
+    async with served(make_settings(config=caps, failover_enabled=True)) as client:
+        assert (await client.post("/v1/chat/completions", json=CHAT)).status_code == 200
+        rerouted = await client.post("/v1/chat/completions", json={**CHAT, "fallbacks": ["mock/other"]})
+    assert rerouted.status_code == 200
+    assert rerouted.json()["model"] == "other"
+    assert rerouted.headers["x-gateway-fallback"] == "mock"
+
+
 @contextlib.asynccontextmanager
 async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = build_app(settings)
