@@ -381,7 +381,8 @@ class _CompletionChunks:
 
 
 def reply_headers(reply: Reply) -> dict[str, str]:
-    return {"x-gateway-provider": reply.target.provider, **reply.headers}
+    # `bypass` unless the cache layer said otherwise: with CACHE_ENABLED=false it is not in the pipeline (§7)
+    return {"x-gateway-provider": reply.target.provider, "x-gateway-cache": "bypass", **reply.headers}
 
 
 def respond(reply: Reply, *, include_usage: bool = False) -> Response:

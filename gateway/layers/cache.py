@@ -89,7 +89,7 @@ class Cache:
         if mode in ("redis", "hybrid"):
             if redis is None:
                 raise ValueError(f"CACHE_STRATEGY={mode} needs REDIS_URL")
-            remote = RedisStore(redis)
+            remote = RedisStore(redis, prefix=settings.cache_prefix)
         return cls(
             TieredCache(memory=memory, redis=remote),
             ttl_s=settings.cache_ttl,
