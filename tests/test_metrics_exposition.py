@@ -102,7 +102,11 @@ async def test_exposition_has_every_contract_metric_with_its_labels(
     assert tokens[("openai", "prompt")] == 11 and tokens[("openai", "completion")] == 3
     assert tokens[("mock", "prompt")] > 0 and tokens[("mock", "completion")] > 0  # the stream's usage chunk counted
 
-    assert "llm_cost" in families  # declared even before any priced call
+    costs = {
+        (lb["provider"], lb["model"], lb["user"]): v for lb, v in samples_named(families, "llm_cost", "llm_cost_total")
+    }
+    assert costs[("openai", "gpt-4o-mini", "alice")] > 0  # priced from the bundled table
+    assert costs[("mock", "echo", "alice")] == 0  # the mock is free: a zero series, so panels show 0
     assert samples_named(families, "cache_hit_ratio", "cache_hit_ratio") == [({}, 0.0)]
     assert samples_named(families, "active_connections", "active_connections") == [({}, 1.0)]  # this scrape
     errors = {
