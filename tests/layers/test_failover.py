@@ -413,3 +413,24 @@ async def test_failover_empty_stream_is_committed_as_is() -> None:
     layer = make_layer(clock)
     reply = await layer(make_call(stream=True), scripted({PRIMARY: [streaming(ListStream([ROLE]))]}, seen))
     assert await collect(reply) == [ROLE]
+
+
+async def test_failover_stream_slow_client_is_not_a_stall() -> None:
+    clock, seen = Clock(), new_seen()
+    layer = make_layer(clock, idle_s=0.05)
+    words = [delta(content=str(i)) for i in range(4)]
+    reply = await layer(make_call(stream=True), scripted({PRIMARY: [streaming(ListStream([ROLE, *words]))]}, seen))
+    assert reply.stream is not None
+    received = []
+    async for chunk in reply.stream:
+        received.append(chunk.data)
+        await asyncio.sleep(0.03)  # the client is slow; the upstream is not: 4 x 0.03 s > the 0.05 s idle limit
+    assert len(received) == 5
+
+
+async def test_failover_stream_upstream_pauses_within_idle_limit_are_fine() -> None:
+    clock, seen = Clock(), new_seen()
+    layer = make_layer(clock, idle_s=0.2)
+    items = [ROLE, delta(content="a"), 0.05, delta(content="b"), 0.05, delta(content="c"), 0.05, delta(finish="stop")]
+    reply = await layer(make_call(stream=True), scripted({PRIMARY: [streaming(ListStream(items))]}, seen))
+    assert len(await collect(reply)) == 5
