@@ -93,6 +93,14 @@ class JSONFormatter(logging.Formatter):
         self._log_prompts = log_prompts
 
     def format(self, record: logging.LogRecord) -> str:
+        cached = record.__dict__.get("_gateway_line")
+        if cached is not None and cached[0] is self:  # stdout and the LOG_DIR files share one formatting
+            return str(cached[1])
+        line = self._format(record)
+        record._gateway_line = (self, line)
+        return line
+
+    def _format(self, record: logging.LogRecord) -> str:
         redactor = self._redactor
         entry: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
@@ -188,7 +196,7 @@ def configure_logging(
     handlers: list[logging.Handler] = [stdout]
     if log_dir:
         # files are always JSON lines, whatever LOG_FORMAT says: they are read by machines
-        file_formatter = JSONFormatter(redactor=redactor, log_prompts=log_prompts)
+        file_formatter = formatter if fmt == "json" else JSONFormatter(redactor=redactor, log_prompts=log_prompts)
         handlers += file_handlers(log_dir, formatter=file_formatter, max_bytes=max_bytes, backups=backups)
     context = RequestContextFilter()
     for handler in handlers:
