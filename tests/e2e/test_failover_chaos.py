@@ -1,6 +1,6 @@
 """Chaos: a loopback OpenAI fake that fails a third of its calls at random (500, 503, 429, a dropped stream),
 a healthy fallback configured, ~1000 requests (a quarter streamed) through the gateway: no 5xx and no broken
-stream ever reaches the client."""
+stream ever reaches the client, and the cost ledger holds one record per answered call."""
 
 from __future__ import annotations
 
@@ -118,7 +118,9 @@ async def test_failover_chaos_no_5xx_reaches_the_client() -> None:
                         broken_streams += 1
 
                 await asyncio.gather(*(one(i) for i in range(REQUESTS)))
+                summary = (await client.get("/api/llm/costs/summary", params={"period": "all"})).json()
     assert statuses == Counter({200: REQUESTS}), statuses
     assert broken_streams == 0
+    assert summary["total"]["requests"] == REQUESTS  # one ledger record per answered call, not per attempt
     assert sum(v for k, v in outcomes.items() if k != "ok") > REQUESTS * 0.2  # the chaos did happen
     assert providers["mock"] > 0 and providers["openai"] > providers["mock"]  # retries saved most calls
