@@ -90,6 +90,7 @@ class RedisStore:
             raise ValueError(f"cache key prefix {prefix!r} may hold only letters, digits and : . _ -")
         self._redis = redis
         self.prefix = prefix
+        self._generation_key = prefix.rstrip(":") + "~generation"  # outside `prefix*`: no pattern reaches it
         self._timeout_s = timeout_s
         self._retry_s = retry_s
         self._compress_over = compress_over
@@ -165,6 +166,22 @@ class RedisStore:
         except _UnavailableError:
             return False
         return True
+
+    async def generation(self) -> int | None:
+        """The deletion counter every worker watches (None while Redis does not answer)."""
+        try:
+            value = await self._run(partial(self._redis.get, self._generation_key))
+        except _UnavailableError:
+            return None
+        return int(value) if isinstance(value, bytes) and value.isdigit() else 0
+
+    async def bump_generation(self) -> int | None:
+        """Tell every worker that entries were deleted (their memory tiers drop what they hold)."""
+        try:
+            value = await self._run(partial(self._redis.incr, self._generation_key), probe=True)
+        except _UnavailableError:
+            return None
+        return int(value)
 
     async def delete(self, pattern: str | None = None) -> set[str]:
         """Drop every entry (None) or those whose readable key matches the glob; the dropped readable keys.

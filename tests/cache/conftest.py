@@ -18,7 +18,6 @@ def prefix() -> str:
 async def redis_client(redis_url: str, prefix: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url, socket_timeout=1)
     yield client
-    keys = [key async for key in client.scan_iter(match=prefix + "*")]
-    if keys:
-        await client.unlink(*keys)
+    keys = [key async for key in client.scan_iter(match=prefix + "*")] + [prefix.rstrip(":") + "~generation"]
+    await client.unlink(*keys)
     await client.aclose()

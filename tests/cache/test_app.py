@@ -234,6 +234,7 @@ async def test_cache_app_hybrid_shares_entries_across_instances(httpx_mock: HTTP
             assert stats["strategy"] == "hybrid" and stats["tiers"]["redis"]["entries"] == 1
             assert (await second.delete("/api/llm/cache", headers=auth("root", admin=True))).json() == {"deleted": 1}
             assert app.state.cache.store.redis.available
+            await app.state.redis.delete(settings.cache_prefix.rstrip(":") + "~generation")
 
 
 async def test_cache_app_with_redis_unreachable_still_answers(httpx_mock: HTTPXMock) -> None:

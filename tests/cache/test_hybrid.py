@@ -129,3 +129,20 @@ async def test_redis_strategy_passes_through_while_redis_hangs(
     await asyncio.sleep(0.06)
     await cache(call(), upstream)  # stored again now that Redis answers
     assert (await cache(call(), upstream)).headers["x-gateway-cache"] == "hit"
+
+
+async def test_hybrid_delete_on_one_worker_reaches_the_others_memory(redis_client: Redis, prefix: str) -> None:
+    now = [0.0]
+    worker_a = hybrid(redis_client, prefix)
+    worker_b = TieredCache(
+        memory=MemoryLRU(max_entries=100, max_bytes=1 << 20),
+        redis=RedisStore(redis_client, prefix=prefix),
+        clock=lambda: now[0],
+    )
+    await worker_a.put("openai:gpt-4o:k", entry())
+    assert await worker_b.get("openai:gpt-4o:k") is not None  # now in b's memory too
+    assert await worker_a.delete("openai:*") == 1
+    assert await worker_b.get("openai:gpt-4o:k") is not None  # b looks at the counter at most once a second
+    now[0] += 1.1
+    assert await worker_b.get("openai:gpt-4o:k") is None
+    assert worker_b.memory is not None and len(worker_b.memory) == 0
