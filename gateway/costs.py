@@ -27,7 +27,6 @@ from gateway.spend.periods import PeriodClock
 from gateway.spend.redis import RedisSpend
 from gateway.types import JSON, Layer, Target
 
-REDIS_PREFIX = "llmgw:costs:"
 HOLD_MARGIN_S = 120.0  # a hold outlives the longest upstream call by this much before it expires
 
 
@@ -50,8 +49,8 @@ class Costs:
         *,
         redis: Redis | None,
         catalog: Catalog | None = None,
-        prefix: str = REDIS_PREFIX,
     ) -> None:
+        prefix = settings.cost_prefix
         self.enabled = settings.cost_tracking_enabled
         self.currency = settings.cost_currency
         self.clock = PeriodClock(settings.cost_timezone)

@@ -101,8 +101,16 @@ class PriceTable:
     `exchange_rate` is units of `COST_CURRENCY` per USD (1 for USD): every cost it returns is in that currency.
     """
 
-    def __init__(self, prices: Mapping[str, Price], *, exchange_rate: Decimal = Decimal(1), as_of: str = "") -> None:
+    def __init__(
+        self,
+        prices: Mapping[str, Price],
+        *,
+        overrides: Mapping[str, Price] | None = None,
+        exchange_rate: Decimal = Decimal(1),
+        as_of: str = "",
+    ) -> None:
         self._prices = dict(prices)
+        self._overrides = dict(overrides or {})
         self._rate = exchange_rate
         self._usd = exchange_rate == 1
         self.as_of = as_of
@@ -119,16 +127,23 @@ class PriceTable:
             if model.get("price") is not None:
                 key = f"{model['provider']}/{model['id']}"
                 prices[key] = Price.from_table(model["price"], model.get("price_tiers", ()))
-        for key, entry in (overrides or {}).items():  # whole entries, checked by settings (CONTRACT §9)
-            prices[normalize_key(key)] = Price.from_table(entry, entry.get("tiers", ()))
-        return cls(prices, exchange_rate=exchange_rate, as_of=doc.get("as_of", ""))
+        configured = {  # whole entries, checked by settings (CONTRACT §9)
+            normalize_key(key): Price.from_table(entry, entry.get("tiers", ()))
+            for key, entry in (overrides or {}).items()
+        }
+        return cls(prices, overrides=configured, exchange_rate=exchange_rate, as_of=doc.get("as_of", ""))
 
     def price(self, target: Target) -> Price | None:
-        price = self._prices.get(target.label)
-        if price is None:
-            price = self._prices.get(f"{target.provider}/*")
-            if price is None and target.provider in FREE_PROVIDERS:
-                price = _FREE
+        """GATEWAY_CONFIG's `provider/model`, then its `provider/*`, then the bundled table."""
+        label = target.label
+        overrides = self._overrides
+        if overrides:
+            price = overrides.get(label) or overrides.get(f"{target.provider}/*")
+            if price is not None:
+                return price
+        price = self._prices.get(label)
+        if price is None and target.provider in FREE_PROVIDERS:
+            price = _FREE
         return price
 
     def cost_nanos(self, target: Target, usage: Usage) -> int | None:

@@ -143,6 +143,7 @@ class Settings:
     smtp_url: str | None = None  # smtp://[user:pass@]host[:port][?starttls=true&from=addr] or smtps://
     cost_db_path: str = "./data/costs.db"  # the SQLite ledger; ":memory:" keeps it in memory
     cost_store: Literal["sqlite", "redis"] = "sqlite"
+    cost_prefix: str = "llmgw:costs:"  # Redis key prefix of the shared ledger, budgets and alert claims
     cost_timezone: str = "UTC"  # where budget days and months begin
     # HTTP edge
     max_body_bytes: int = 10 * 1024 * 1024
@@ -294,6 +295,8 @@ class Settings:
             raise SettingsError("COST_ALERT_THRESHOLD: must be a fraction from 0 to 1 (0.8 = 80% of a budget)")
         if self.cost_store == "redis" and not self.redis_url:
             raise SettingsError("COST_STORE: 'redis' needs REDIS_URL")
+        if not re.fullmatch(r"[A-Za-z0-9:._-]+", self.cost_prefix):
+            raise SettingsError("COST_PREFIX: use only letters, digits and : . _ -")
         if self.cost_alert_email and not self.smtp_url:
             raise SettingsError("COST_ALERT_EMAIL: needs SMTP_URL (smtp://host:port) to send the alerts")
         if self.smtp_url and not re.match(r"smtps?://[^/?#]+", self.smtp_url):
