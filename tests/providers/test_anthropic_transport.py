@@ -10,6 +10,7 @@ import orjson
 import pytest
 from pytest_httpx import HTTPXMock, IteratorStream
 
+from gateway.providers.anthropic import AnthropicProvider
 from gateway.settings import Settings
 from tests.conftest import ANTHROPIC_BASE, make_settings
 from tests.translators.anthropic_golden import load, raw
@@ -211,3 +212,33 @@ async def test_provider_test_route_lists_models(httpx_mock: HTTPXMock, client: h
     response = await client.get("/api/llm/providers/anthropic/test")
     assert response.json()["ok"] is True
     assert httpx_mock.get_request().headers["x-api-key"] == API_KEY  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("model", "max_tokens"),
+    [("claude-sonnet-4-5-20250929", 64000), ("claude-3-5-haiku-latest", 8192), ("claude-unheard-of", 4096)],
+)
+async def test_default_max_tokens_comes_from_the_models_family(
+    httpx_mock: HTTPXMock, client: httpx.AsyncClient, model: str, max_tokens: int
+) -> None:
+    httpx_mock.add_response(url=MESSAGES_URL, json=load("basic_text", "vendor_response.json"))
+    await client.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "Hi"}]})
+    assert orjson.loads(httpx_mock.get_request().content)["max_tokens"] == max_tokens  # type: ignore[union-attr]
+
+
+async def test_list_models_follows_pages(httpx_mock: HTTPXMock, settings: Settings) -> None:
+    def page(model: str, more: bool) -> dict[str, Any]:
+        item = {"type": "model", "id": model, "created_at": "2025-01-01T00:00:00Z"}
+        return {"data": [item], "has_more": more, "last_id": model}
+
+    httpx_mock.add_response(url=f"{ANTHROPIC_BASE}/v1/models?limit=1000", json=page("claude-a", True))
+    httpx_mock.add_response(
+        url=f"{ANTHROPIC_BASE}/v1/models?limit=1000&after_id=claude-a", json=page("claude-b", False)
+    )
+    provider = AnthropicProvider.from_settings(settings, httpx.AsyncClient())
+    try:
+        models = await provider.list_models()
+    finally:
+        await provider.aclose()
+    assert [m["id"] for m in models] == ["claude-a", "claude-b"]
+    assert models[0] == {"id": "claude-a", "object": "model", "created": 1735689600, "owned_by": "anthropic"}
