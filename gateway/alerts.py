@@ -27,7 +27,7 @@ from gateway.pricing import format_nanos
 from gateway.spend import Cap
 from gateway.types import JSON
 
-logger = logging.getLogger("costs")
+logger = logging.getLogger("gateway.costs")
 
 PPM = 1_000_000
 CLAIM_TTL_S = 40 * 86400

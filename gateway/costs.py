@@ -57,7 +57,7 @@ class Costs:
         self.pricing = PriceTable.bundled(
             settings.config.prices, exchange_rate=settings.cost_exchange_rate or Decimal(1)
         )
-        shared = settings.cost_store == "redis" and redis is not None
+        shared = settings.cost_store == "redis" and redis is not None  # the ledger itself in Redis
         self.ledger: Ledger | None = None
         self.alerts: Alerter | None = None
         self.budget: Budget | None = None
@@ -66,9 +66,10 @@ class Costs:
         self.ledger = (
             RedisLedger(redis, prefix=prefix) if shared and redis is not None else SQLiteLedger(settings.cost_db_path)
         )
+        # budget figures live in Redis whenever there is one: every worker and replica then holds the same budget
         spend: SpendStore = (
             RedisSpend(redis, prefix=prefix, hold_ttl_s=settings.upstream_timeout_s + HOLD_MARGIN_S)
-            if shared and redis is not None
+            if redis is not None
             else MemorySpend()
         )
         self.alerts = Alerter(
@@ -77,7 +78,7 @@ class Costs:
             email=settings.cost_alert_email,
             smtp_url=settings.smtp_url,
             webhook=settings.cost_alert_webhook,
-            redis=redis if shared else None,
+            redis=redis,
             prefix=prefix,
         )
         users = {

@@ -317,10 +317,9 @@ class Settings:
         budgets = bool(self.cost_budget_daily or self.cost_budget_monthly or user_budgets)
         if budgets and not self.cost_tracking_enabled:
             raise SettingsError("COST_TRACKING_ENABLED: budgets are set, and they need cost tracking (true)")
-        if budgets and self.workers > 1 and self.cost_store == "sqlite":
+        if budgets and self.workers > 1 and not self.redis_url:
             raise SettingsError(
-                "COST_STORE: budgets with WORKERS > 1 need one shared figure: set COST_STORE=redis (and REDIS_URL), "
-                "or run WORKERS=1"
+                "REDIS_URL: budgets with WORKERS > 1 need one shared figure in Redis: set REDIS_URL, or run WORKERS=1"
             )
 
     @property

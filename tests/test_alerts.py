@@ -100,7 +100,7 @@ async def test_alerts_fire_once_per_crossing_per_period(
     webhook: tuple[str, list[dict[str, Any]], dict[str, int]],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="costs")
+    caplog.set_level(logging.WARNING, logger="gateway.costs")
     sink, received = smtp[1], webhook[1]
     alerter.observe(cap(), 500)  # 50%: nothing
     alerter.observe(cap(), 800)  # 80%: the threshold alert
@@ -131,13 +131,13 @@ async def test_alerts_fire_once_per_crossing_per_period(
     first = sink.messages[0]
     assert first["To"] == "ops@example.com" and first["From"] == "gateway@example.com"
     assert "passed 80%" in str(first["Subject"]).replace("\r\n", "")  # long subjects are folded
-    assert sum("budget" in r.getMessage() for r in caplog.records if r.name == "costs") == 3
+    assert sum("budget" in r.getMessage() for r in caplog.records if r.name == "gateway.costs") == 3
 
 
 async def test_alerts_failing_webhook_is_retried_without_blocking(
     alerter: Alerter, webhook: tuple[str, list[dict[str, Any]], dict[str, int]], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="costs")
+    caplog.set_level(logging.WARNING, logger="gateway.costs")
     received, failures = webhook[1], webhook[2]
     failures["left"] = 2  # the receiver answers 503 twice
     started = time.perf_counter()
@@ -150,7 +150,7 @@ async def test_alerts_failing_webhook_is_retried_without_blocking(
 
 
 async def test_alerts_unreachable_channel_gives_up_and_logs(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="costs")
+    caplog.set_level(logging.WARNING, logger="gateway.costs")
     alerts = Alerter(
         threshold=0.5, currency="USD", webhook=f"http://127.0.0.1:{free_port()}/nobody", attempts=2, backoff_s=0.01
     )

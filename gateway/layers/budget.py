@@ -39,7 +39,7 @@ from gateway.streams import Outcome, TappedStream, usage_of
 from gateway.types import JSON, ChatCall, Chunk, Handler, Reply, Target
 from gateway.usage import Usage, usage_from, usage_of_body
 
-logger = logging.getLogger("costs")
+logger = logging.getLogger("gateway.costs")
 
 CHARS_PER_TOKEN = 4
 DEFAULT_MAX_OUTPUT = 4096  # worst case when neither the request nor the catalog bounds the answer

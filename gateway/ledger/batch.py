@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from gateway.ledger import FLUSH_INTERVAL_S, MAX_BATCH, Record
 
-logger = logging.getLogger("costs")
+logger = logging.getLogger("gateway.costs")
 
 MAX_BUFFERED = 200_000  # while the store is down; past this the oldest records are dropped, loudly
 CLOSE_ATTEMPTS = 5

@@ -5,8 +5,9 @@ refused when any of them has nothing left after the reservations of calls in fli
 the hold is released and the actual cost is added to the spend. So concurrent calls cannot together overshoot a
 budget; spend passes it by at most the one call that crossed it (CONTRACT §6).
 
-`MemorySpend` serves one process (with the SQLite ledger, WORKERS=1); `RedisSpend` (gateway/spend/redis.py)
-shares the figures between replicas with one atomic script per step. Amounts are integer nano-units.
+`MemorySpend` serves one process (no REDIS_URL; seeded from the ledger at start); `RedisSpend`
+(gateway/spend/redis.py) is used whenever REDIS_URL is set and shares the figures between workers and replicas with
+one atomic script per step. Amounts are integer nano-units.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import orjson
 import pytest
@@ -22,6 +23,7 @@ from pytest_httpx import HTTPXMock, IteratorStream
 from gateway.app import build_app
 from gateway.settings import GatewayConfig, Settings
 from tests.conftest import ANTHROPIC_BASE, GOOGLE_BASE, OPENAI_BASE, auth, make_settings
+from tests.servers import serve_in_thread
 
 pytestmark = pytest.mark.anyio
 
@@ -385,3 +387,45 @@ async def test_costs_fifty_concurrent_calls_hold_the_budget_in_redis(redis_url: 
     )
     responses, records = await concurrent_calls(settings, 50)
     await check_concurrency(responses, records)
+
+
+# ---- a client that leaves mid-stream ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_costs_client_that_disconnects_mid_stream_is_billed_as_client_closed() -> None:
+    settings = settings_for(mock_stream_delay_ms=30, upstream_transport="aiohttp")
+    words = " ".join(f"word{n}" for n in range(60))
+    body = {"model": "mock/echo", "stream": True, "messages": [{"role": "user", "content": words}]}
+    with serve_in_thread(build_app(settings)) as base:
+        async with httpx.AsyncClient(base_url=base, headers=auth(), timeout=10) as client:
+            async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+                request_id = response.headers["x-request-id"]
+                lines = 0
+                async for line in response.aiter_lines():
+                    lines += line.startswith("data: ")
+                    if lines == 5:
+                        break  # leave after a few words
+            data: list[dict[str, Any]] = []
+            with anyio.fail_after(5):
+                while not data:
+                    await anyio.sleep(0.05)
+                    history = await client.get("/api/llm/costs/history", params={"request_id": request_id})
+                    data = history.json()["data"]
+    [record] = data
+    assert record["status"] == "client_closed"
+    full = len(words) // 4  # what the whole answer would have cost in completion tokens
+    assert 0 < record["completion_tokens"] < full
+    by_hand = Decimal(record["prompt_tokens"] * 100 + record["completion_tokens"] * 200) / 10**6
+    assert Decimal(str(record["cost"])) == by_hand
+
+
+async def test_costs_tracking_disabled_removes_the_layer_and_says_so_on_the_routes() -> None:
+    app = build_app(settings_for(cost_tracking_enabled=False))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test", headers=auth()) as client:
+            answer = await client.post("/v1/chat/completions", json={"model": "mock/echo", "messages": HELLO})
+            summary = await client.get("/api/llm/costs/summary")
+    assert answer.status_code == 200 and "x-gateway-cost" not in answer.headers
+    assert summary.status_code == 404 and "COST_TRACKING_ENABLED" in summary.json()["error"]["message"]
