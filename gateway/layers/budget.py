@@ -225,6 +225,9 @@ class Budget:
         return BudgetExceededError(message, retry_after_s=retry_after)
 
     def _settle_later(self, hold: Hold, actual: int) -> None:
+        if isinstance(self._spend, MemorySpend):  # no I/O: settle inline, no task per call
+            self._settled(hold, self._spend.settle_now(hold, actual))
+            return
         task = asyncio.get_running_loop().create_task(self._settle(hold, actual))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -241,6 +244,9 @@ class Budget:
         else:
             logger.error("budget settle gave up", extra={"hold": hold.id, "cost": format_nanos(actual)})
             return
+        self._settled(hold, after)
+
+    def _settled(self, hold: Hold, after: list[int]) -> None:
         for cap, spent in zip(hold.caps, after, strict=True):
             self._last_spent[cap.key] = spent
             if self._alerts is not None:

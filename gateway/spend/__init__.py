@@ -101,6 +101,10 @@ class MemorySpend:
         return hold
 
     async def settle(self, hold: Hold, actual: int) -> list[int]:
+        return self.settle_now(hold, actual)
+
+    def settle_now(self, hold: Hold, actual: int) -> list[int]:
+        """`settle` without a task: in-process figures need no I/O, so the layer settles inline."""
         known = self._holds.pop(hold.id, None) is not None
         after: list[int] = []
         for cap in hold.caps:
