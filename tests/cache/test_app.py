@@ -93,6 +93,7 @@ async def test_cache_app_same_request_twice_calls_upstream_once(
     assert first.headers["x-gateway-cache"] == "miss" and second.headers["x-gateway-cache"] == "hit"
     assert second.json() == first.json() == ANSWER
     assert second.headers["x-gateway-provider"] == "openai"
+    assert float(first.headers["x-gateway-cost"]) > 0 and float(second.headers["x-gateway-cost"]) == 0
 
 
 async def test_cache_app_stream_then_json(httpx_mock: HTTPXMock, client: httpx.AsyncClient) -> None:
@@ -202,7 +203,7 @@ async def test_cache_app_delete_by_pattern(client: httpx.AsyncClient, admin: dic
         body = {"model": "mock/echo", "messages": [{"role": "user", "content": content}], "seed": 1}
         await client.post("/v1/chat/completions", json=body)
     await client.post("/v1/embeddings", json={"model": "mock/mock-embedding", "input": "x"})
-    assert (await client.delete("/api/llm/cache/mock:echo:*", headers=admin)).json() == {"deleted": 2}
+    assert (await client.delete("/api/llm/cache/mock:ech%3F:*", headers=admin)).json() == {"deleted": 2}
     assert (await client.delete("/api/llm/cache/openai:*", headers=admin)).json() == {"deleted": 0}
     assert (await client.delete("/api/llm/cache", headers=admin)).json() == {"deleted": 1}
 
