@@ -85,7 +85,7 @@ class TokenVerifier:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
-                algorithms=[algorithm],
+                algorithms=[str(algorithm)],
                 leeway=self._leeway_s,
                 issuer=self._issuer,
                 audience=self._audience,

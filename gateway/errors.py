@@ -140,7 +140,7 @@ class UpstreamError(GatewayError):
 
     status = 502
     type = "api_error"
-    code = "upstream_error"
+    code: str | None = "upstream_error"
 
     def __init__(
         self,

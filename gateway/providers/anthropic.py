@@ -84,13 +84,14 @@ class AnthropicProvider:
         except TranslationError as exc:
             raise InvalidRequestError.from_translation(exc) from None
         headers = {"x-gateway-adjusted": ",".join(adjusted)} if adjusted else {}
+        upstream_headers = {**self._headers, "x-request-id": call.request_id}  # the id travels upstream
         if call.stream:
             body["stream"] = True
             upstream = await open_stream(
                 self._client,
                 self._messages_url,
                 provider=self.name,
-                headers=self._headers,
+                headers=upstream_headers,
                 body=body,
                 parse_error=errors.parse_error,
                 timeout_s=self._timeout_s,
@@ -104,7 +105,7 @@ class AnthropicProvider:
             self._client,
             self._messages_url,
             provider=self.name,
-            headers=self._headers,
+            headers=upstream_headers,
             body=body,
             parse_error=errors.parse_error,
             timeout_s=self._timeout_s,

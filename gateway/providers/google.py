@@ -75,12 +75,12 @@ class GoogleProvider:
             raise _translation(exc) from None
         return f"{self._base}{path}:{method}"
 
-    async def _post(self, url: str, body: JSON) -> JSON:
+    async def _post(self, url: str, body: JSON, request_id: str) -> JSON:
         raw = await post_json(
             self._client,
             url,
             provider=self.name,
-            headers=self._headers,
+            headers={**self._headers, "x-request-id": request_id},  # the id travels upstream
             body=body,
             parse_error=errors.parse_error,
             timeout_s=self._timeout_s,
@@ -107,7 +107,7 @@ class GoogleProvider:
                 self._client,
                 self._url(model, "streamGenerateContent") + "?alt=sse",
                 provider=self.name,
-                headers=self._headers,
+                headers={**self._headers, "x-request-id": call.request_id},
                 body=body,
                 parse_error=errors.parse_error,
                 timeout_s=self._timeout_s,
@@ -121,7 +121,7 @@ class GoogleProvider:
             )
             chunks = SSEStream(upstream, translate_with(translator), provider=self.name, timeout_s=self._timeout_s)
             return Reply(call.target, stream=chunks, headers=headers)
-        answer = await self._post(self._url(model, "generateContent"), body)
+        answer = await self._post(self._url(model, "generateContent"), body, call.request_id)
         try:
             ids = [new_tool_call_id() for _ in range(response.count_tool_calls(answer))]
             result = response.parse_response(
@@ -161,7 +161,7 @@ class GoogleProvider:
             raise _translation(exc) from None
         url = self._url(model, method)
         bodies = embeddings.split_batch(body) if method == "batchEmbedContents" else [body]
-        answers = [await self._post(url, part) for part in bodies]  # in order; > 100 inputs are rare
+        answers = [await self._post(url, part, call.request_id) for part in bodies]  # in order; > 100 inputs are rare
         expected = len(body["requests"]) if method == "batchEmbedContents" else 1
         try:
             result = embeddings.parse_embed_response(

@@ -172,6 +172,9 @@ class MockProvider:
             ),
             "",
         )
+        last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+        if last.get("role") == "tool":
+            return f"The tool answered: {_content_text(last.get('content'))}"
         if model == "echo":
             return last_user
         digest = hashlib.sha256(last_user.encode()).hexdigest()[:8]
@@ -181,8 +184,10 @@ class MockProvider:
     def _tool_call(body: JSON) -> JSON | None:
         tools = [t for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "function"]
         choice = body.get("tool_choice")
-        if not tools or choice == "none":
-            return None
+        messages = body.get("messages") or []
+        answered = bool(messages) and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool"
+        if not tools or choice == "none" or (answered and choice in (None, "auto")):
+            return None  # after a tool result the model answers in words, as real models do
         tool = tools[0]
         if isinstance(choice, dict) and choice.get("type") == "function":
             wanted = (choice.get("function") or {}).get("name")

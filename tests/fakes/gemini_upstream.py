@@ -42,11 +42,17 @@ def _error(status: int, vendor_status: str, message: str, details: list[JSON] | 
     )
 
 
-def _signature_problems(body: JSON) -> list[str]:
+def _signature_problems(body: JSON, model: str) -> list[str]:
+    """Gemini 3 rejects a function call without its thought signature (the placeholder passes); 2.x does not check."""
+    if not model.startswith("gemini-3"):
+        return []
     found = []
     for i, content in enumerate(body["contents"]):
         for part in content["parts"]:
-            if "functionCall" in part and part.get("thoughtSignature") != SIGNATURE:
+            if "functionCall" in part and part.get("thoughtSignature") not in (
+                SIGNATURE,
+                "skip_thought_signature_validator",
+            ):
                 found.append(f"contents[{i}]: Function call is missing a thought_signature in functionCall parts")
     return found
 
@@ -94,7 +100,7 @@ def build_fake_gemini(state: GeminiState) -> Starlette:
             return _error(400, "INVALID_ARGUMENT", "streamGenerateContent without alt=sse answers a JSON array")
         if method not in ("generateContent", "streamGenerateContent"):
             return _error(404, "NOT_FOUND", f"Unknown method {method}")
-        found = problems(body) + _signature_problems(body)
+        found = problems(body) + _signature_problems(body, model)
         if found:
             return _error(400, "INVALID_ARGUMENT", "; ".join(found))
         parts = _answer_parts(body)

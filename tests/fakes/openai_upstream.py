@@ -52,6 +52,36 @@ def _error(status: int) -> Response:
     return _json(body, status, headers)
 
 
+def _tool_call(body: dict[str, Any], name: str, usage: dict[str, int]) -> Response:
+    call = {"id": "call_fake_1", "type": "function", "function": {"name": name, "arguments": '{"city":"Paris"}'}}
+    base = {"id": "chatcmpl-fake", "created": 1, "model": body["model"]}
+    if not body.get("stream"):
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+        return _json({**base, "object": "chat.completion", "choices": [choice], "usage": usage})
+    first = {**call, "index": 0, "function": {"name": name, "arguments": ""}}
+    deltas = [
+        {"role": "assistant", "content": None, "tool_calls": [first]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]},
+    ]
+    frames = [
+        {**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": d, "finish_reason": None}]}
+        for d in deltas
+    ]
+    frames.append(
+        {
+            **base,
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
+        }
+    )
+    if (body.get("stream_options") or {}).get("include_usage"):
+        frames.append({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage})
+    raw = b"".join(b"data: " + orjson.dumps(f) + b"\n\n" for f in frames) + b"data: [DONE]\n\n"
+    return Response(raw, media_type="text/event-stream")
+
+
 def build_fake_openai(state: FakeState) -> Starlette:
     async def chat(request: Request) -> Response:
         body = orjson.loads(await request.body())
@@ -62,6 +92,11 @@ def build_fake_openai(state: FakeState) -> Starlette:
             return _error(int(model.removeprefix("fail-")))
         text = "Hello from fake OpenAI"
         usage = {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}
+        tools = body.get("tools") or []
+        if tools and body["messages"][-1]["role"] != "tool" and body.get("tool_choice") != "none":
+            return _tool_call(body, tools[0]["function"]["name"], usage)
+        if body["messages"][-1]["role"] == "tool":
+            text = f"Tool said: {body['messages'][-1]['content']}"
         if not body.get("stream"):
             return _json(
                 {
