@@ -236,10 +236,14 @@ class Settings:
             )
         if self.jwt_public_key and "BEGIN" not in self.jwt_public_key and not Path(self.jwt_public_key).is_file():
             raise SettingsError("JWT_PUBLIC_KEY: neither a PEM public key nor a readable file")
-        if self.jwt_leeway_s < 0 or self.body_read_timeout_s <= 0:
-            raise SettingsError("JWT_LEEWAY_S / BODY_READ_TIMEOUT_S: must be positive numbers")
+        if self.jwt_leeway_s < 0:
+            raise SettingsError("JWT_LEEWAY_S: must not be negative")
+        if self.body_read_timeout_s <= 0:
+            raise SettingsError("BODY_READ_TIMEOUT_S: must be a positive number of seconds")
         if "*" in self.cors_origins and self.cors_allow_credentials:
-            raise SettingsError("CORS_ALLOW_CREDENTIALS: credentials cannot be allowed for every origin (CORS_ORIGINS=*)")
+            raise SettingsError(
+                "CORS_ALLOW_CREDENTIALS: credentials cannot be allowed for every origin (CORS_ORIGINS=*)"
+            )
         if self.jwt_secret and len(self.jwt_secret) < 16 and not self.demo:
             raise SettingsError("JWT_SECRET: too short for HS256; use at least 32 random characters")
         self._check_rate_limits()
