@@ -10,7 +10,7 @@ import pytest
 from tests.translators import gemini_golden as golden
 from translators.errors import TranslationError
 from translators.gemini.request import (
-    PLACEHOLDER_SIGNATURE,
+    BYPASS_SIGNATURE,
     build_request,
     join_signature,
     model_path,
@@ -158,7 +158,7 @@ def test_build_request_gemini3_gets_placeholder_signature_for_foreign_calls() ->
     ]
     body, _ = build_request({"model": "gemini-3-pro", "messages": messages}, model="gemini-3-pro")
     parts = body["contents"][1]["parts"]
-    assert parts[0]["thoughtSignature"] == PLACEHOLDER_SIGNATURE
+    assert parts[0]["thoughtSignature"] == BYPASS_SIGNATURE
     assert "thoughtSignature" not in parts[1]
 
 

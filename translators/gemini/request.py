@@ -40,9 +40,9 @@ MAX_CANDIDATES = 8
 MAX_STOP_SEQUENCES = 5
 INT32_MAX = 2**31 - 1
 SIGNATURE_MARK = "__thought__"
-# Gemini 3 refuses a functionCall part in history without a signature; this documented placeholder is accepted
+# Gemini 3 refuses a functionCall part in history without a signature; this documented bypass value is accepted
 # for calls that came from another model (wire-formats §6.4 step 6, §8).
-PLACEHOLDER_SIGNATURE = "skip_thought_signature_validator"
+BYPASS_SIGNATURE = "skip_thought_signature_validator"
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # Files API and YouTube URIs are fetched by Gemini itself; any other URL is fetched by the gateway.
 GEMINI_FETCHED = ("https://generativelanguage.googleapis.com/", "https://www.youtube.com/", "https://youtu.be/")
@@ -437,7 +437,7 @@ class _Messages:
             if signature:
                 part["thoughtSignature"] = signature
             elif self._gemini3 and k == 0:
-                part["thoughtSignature"] = PLACEHOLDER_SIGNATURE
+                part["thoughtSignature"] = BYPASS_SIGNATURE
             parts.append(part)
             if call_id:
                 self._calls[call_id] = (name, k)
