@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
+import sys
 import time
 
 from redis.asyncio import Redis
@@ -59,12 +60,12 @@ async def main() -> None:
         "memory": Limiter(None, fail_closed=False),
         "redis": Limiter(RedisStore(redis, prefix=f"bench:rl:{os.getpid()}:"), fail_closed=False),
     }
-    print(f"{'backend':8} {'µs/request (2 checks)':>22} {'requests/s at c=64':>20}")
+    sys.stdout.write(f"{'backend':8} {'µs/request (2 checks)':>22} {'requests/s at c=64':>20}\n")
     for name, limiter in backends.items():
         n = 2000 if name == "redis" else 20000
         latency = statistics.median([await per_request(limiter, n) for _ in range(3)])
         rps = statistics.median([await concurrent_rps(limiter, n) for _ in range(3)])
-        print(f"{name:8} {latency:22.1f} {rps:20,.0f}")
+        sys.stdout.write(f"{name:8} {latency:22.1f} {rps:20,.0f}\n")
     await redis.aclose()
 
 
