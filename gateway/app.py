@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 
 import httpx
 from starlette.applications import Starlette
@@ -27,7 +28,9 @@ from gateway.cache.routes import cache_health, cache_routes
 from gateway.catalog import Catalog
 from gateway.costs import Costs
 from gateway.errors import GatewayError, MethodNotAllowedError, NotFoundError, to_openai_error
+from gateway.fetch import FetchPolicy, GuardedFetcher
 from gateway.health import HealthRegistry, health_routes, redis_check
+from gateway.jwks import JWKSKeys
 from gateway.layers.cache import Cache
 from gateway.layers.failover import Failover, breakers_from
 from gateway.layers.metrics import LLMMetrics, UpstreamTimer
@@ -54,6 +57,7 @@ from gateway.store import make_redis
 from gateway.types import Layer
 
 logger = logging.getLogger(__name__)
+JWKS_MAX_BYTES = 1024 * 1024  # a key set is a few KiB
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
@@ -153,12 +157,19 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
     batch = Batch(routes, max_size=settings.batch_max_size, max_concurrency=settings.batch_max_concurrency)
     verifier = None
     if not settings.auth_disabled:
+        jwks = None
+        if settings.jwt_jwks_url:
+            policy = replace(FetchPolicy.for_images(settings), max_bytes=JWKS_MAX_BYTES, timeout_s=5.0)
+            jwks_fetcher = GuardedFetcher(policy)
+            on_shutdown.append(jwks_fetcher.aclose)
+            jwks = JWKSKeys(settings.jwt_jwks_url, jwks_fetcher, ttl_s=settings.jwt_jwks_cache_s)
         verifier = TokenVerifier(
             settings.jwt_secret,
             public_key=read_public_key(settings.jwt_public_key),
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             leeway_s=settings.jwt_leeway_s,
+            jwks=jwks,
         )
     middleware = [
         Middleware(RequestIdMiddleware),

@@ -14,6 +14,7 @@ from typing import Any
 import jwt
 
 from gateway.errors import AuthenticationError
+from gateway.jwks import JWKSKeys
 from gateway.types import Principal
 
 HMAC_ALGORITHM = "HS256"  # pinned for JWT_SECRET: `none` and every other HMAC variant are refused
@@ -42,9 +43,11 @@ class TokenVerifier:
         issuer: str | None = None,
         audience: str | None = None,
         leeway_s: float = 5.0,
+        jwks: JWKSKeys | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._keys: dict[str, str] = {}
+        self._jwks = jwks  # RS256/ES256 keys by `kid`, when no static public key is configured
+        self._keys: dict[str, Any] = {}
         if secret:
             self._keys[HMAC_ALGORITHM] = secret
         if public_key:
@@ -56,12 +59,28 @@ class TokenVerifier:
         self._clock = clock
         self._cache: dict[str, tuple[Principal, float]] = {}
 
-    def verify(self, token: str) -> Principal:
+    async def verify_async(self, token: str) -> Principal:
+        """`verify`, plus keys fetched from JWT_JWKS_URL for RS256/ES256 tokens (the only awaiting path)."""
+        hit = self._cache.get(token)
+        if hit is not None and hit[1] > self._clock():
+            return hit[0]
+        if self._jwks is not None:
+            header = self._header(token)
+            algorithm = header.get("alg")
+            if algorithm in PUBLIC_KEY_ALGORITHMS and algorithm not in self._keys:
+                kid = header.get("kid")
+                key = await self._jwks.key_for(kid if isinstance(kid, str) else None)
+                if key is None:
+                    raise AuthenticationError("The bearer token is signed with an unknown key (kid).")
+                return self.verify(token, key=key)
+        return self.verify(token)
+
+    def verify(self, token: str, *, key: Any = None) -> Principal:
         now = self._clock()
         hit = self._cache.get(token)
         if hit is not None and hit[1] > now:
             return hit[0]
-        claims = self._decode(token)
+        claims = self._decode(token, key)
         principal = principal_from_claims(claims)
         exp = claims.get("exp")
         # a token without exp is cached briefly only, so a rotated secret takes effect soon
@@ -71,14 +90,22 @@ class TokenVerifier:
         self._cache[token] = (principal, until)
         return principal
 
-    def _decode(self, token: str) -> dict[str, Any]:
+    @staticmethod
+    def _header(token: str) -> dict[str, Any]:
         try:
-            algorithm = jwt.get_unverified_header(token).get("alg")
+            return jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
             raise AuthenticationError("The bearer token is invalid.") from None
-        key = self._keys.get(algorithm) if isinstance(algorithm, str) else None
+
+    def _decode(self, token: str, jwks_key: Any = None) -> dict[str, Any]:
+        algorithm = self._header(token).get("alg")
+        if jwks_key is not None and algorithm in PUBLIC_KEY_ALGORITHMS:
+            key = jwks_key
+        else:
+            key = self._keys.get(algorithm) if isinstance(algorithm, str) else None
         if key is None:
-            allowed = " or ".join(self._keys) or HMAC_ALGORITHM
+            algorithms = [*self._keys, *(a for a in PUBLIC_KEY_ALGORITHMS if self._jwks and a not in self._keys)]
+            allowed = " or ".join(algorithms) or HMAC_ALGORITHM
             raise AuthenticationError(f"The bearer token must be signed with {allowed}.")
         required = ["sub"] + (["iss"] if self._issuer else []) + (["aud"] if self._audience else [])
         try:

@@ -110,6 +110,8 @@ class Settings:
     jwt_audience: str | None = None  # when set, tokens must carry this `aud`
     jwt_leeway_s: float = 5.0  # clock skew allowed on exp/nbf
     jwt_public_key: str | None = None  # PEM (or a path to one) for RS256/ES256 tokens, besides HS256
+    jwt_jwks_url: str | None = None  # or a JWKS URL for RS256/ES256 keys, fetched through the SSRF guard
+    jwt_jwks_cache_s: float = 600.0
     # shared store
     redis_url: str | None = None
     # response cache (gateway/layers/cache.py); false: the layer is not in the pipeline at all
@@ -236,6 +238,8 @@ class Settings:
             )
         if self.jwt_public_key and "BEGIN" not in self.jwt_public_key and not Path(self.jwt_public_key).is_file():
             raise SettingsError("JWT_PUBLIC_KEY: neither a PEM public key nor a readable file")
+        if self.jwt_jwks_url and not self.jwt_jwks_url.startswith(("http://", "https://")):
+            raise SettingsError(f"JWT_JWKS_URL: {self.jwt_jwks_url!r} is not an http(s) URL")
         if self.jwt_leeway_s < 0:
             raise SettingsError("JWT_LEEWAY_S: must not be negative")
         if self.body_read_timeout_s <= 0:
@@ -530,6 +534,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_header_count": _as_int,
     "max_header_bytes": _as_int,
     "jwt_leeway_s": _as_float,
+    "jwt_jwks_cache_s": _as_float,
     "log_format": _one_of("json", "text"),
     "log_level": _one_of("debug", "info", "warning", "error"),
     "log_prompts": _as_bool,

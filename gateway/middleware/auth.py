@@ -35,7 +35,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            scope.setdefault("state", {})["principal"] = self.verifier.verify(_bearer_token(scope))
+            scope.setdefault("state", {})["principal"] = await self.verifier.verify_async(_bearer_token(scope))
         except AuthenticationError as exc:
             await send_error(send, exc)
             return

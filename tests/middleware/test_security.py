@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import orjson
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -154,3 +155,49 @@ async def test_openapi_document_lists_routes_and_request_schemas(client: httpx.A
     assert "messages" in doc["components"]["schemas"]["ChatRequest"]["required"]
     assert doc["paths"]["/api/health"]["get"]["security"] == []
     assert doc["paths"]["/api/llm/models/{provider}"]["get"]["parameters"][0]["name"] == "provider"
+
+
+async def test_jwks_keys_verify_rs256_and_unknown_kid_is_refused() -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tests.servers import serve_in_thread
+
+    private, public_pem = rsa_pair()
+    jwk = orjson.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+    fetches: list[int] = []
+
+    async def jwks(request: Request) -> JSONResponse:
+        fetches.append(1)
+        return JSONResponse({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]})
+
+    now = int(time.time())
+    with serve_in_thread(Starlette(routes=[Route("/jwks.json", jwks)])) as idp:
+        settings = make_settings(jwt_jwks_url=f"{idp}/jwks.json", fetch_allowed_networks=("127.0.0.1/32",))
+        async for c in client_for(settings):
+            good = jwt.encode({"sub": "sso-user", "exp": now + 60}, private, algorithm="RS256", headers={"kid": "k1"})
+            response = await c.post("/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {good}"})
+            assert response.status_code == 200
+            stranger, _ = rsa_pair()
+            forged = jwt.encode({"sub": "x", "exp": now + 60}, stranger, algorithm="RS256", headers={"kid": "k2"})
+            refused = await c.post("/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {forged}"})
+            assert refused.status_code == 401 and "unknown key" in refused.json()["error"]["message"]
+            again = jwt.encode({"sub": "x", "exp": now + 60}, stranger, algorithm="RS256", headers={"kid": "k3"})
+            await c.post("/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {again}"})
+            assert len(fetches) == 1  # unknown kids refresh the set at most every 30 s: no fetch flood
+            wrong_key = jwt.encode({"sub": "x", "exp": now + 60}, stranger, algorithm="RS256", headers={"kid": "k1"})
+            bad = await c.post("/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {wrong_key}"})
+            assert bad.status_code == 401
+
+
+async def test_jwks_on_a_private_address_is_refused_by_default() -> None:
+    from tests.servers import free_port
+
+    settings = make_settings(jwt_jwks_url=f"http://127.0.0.1:{free_port()}/jwks.json")
+    private, _ = rsa_pair()
+    token_ = jwt.encode({"sub": "x", "exp": int(time.time()) + 60}, private, algorithm="RS256", headers={"kid": "k1"})
+    async for c in client_for(settings):
+        response = await c.post("/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {token_}"})
+        assert response.status_code == 401
