@@ -195,6 +195,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str], *, demo: bool = False) -> Settings:
         """Read and validate every variable; `SettingsError` names the first bad one."""
         values: dict[str, Any] = {}
+        environ = _with_secret_files(environ)
         for f in fields(cls):
             if f.name in ("config", "demo"):
                 continue
@@ -410,6 +411,23 @@ def _check_caps(where: str, table: Mapping[str, Any], names: tuple[str, ...]) ->
         value = table.get(name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise SettingsError(f"GATEWAY_CONFIG: {where} {name} must be a positive whole number, not {value!r}")
+
+
+SECRET_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "JWT_SECRET")
+
+
+def _with_secret_files(environ: Mapping[str, str]) -> Mapping[str, str]:
+    """`<VAR>_FILE` names a file holding a secret (Docker and Kubernetes secrets); the variable itself wins."""
+    files = {var: environ[f"{var}_FILE"] for var in SECRET_VARS if environ.get(f"{var}_FILE") and not environ.get(var)}
+    if not files:
+        return environ
+    merged = dict(environ)
+    for var, path in files.items():
+        try:
+            merged[var] = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(f"{var}_FILE: cannot read {path}: {exc.strerror}") from None
+    return merged
 
 
 def _parse(var: str, raw: str, parser: Callable[[str], Any]) -> Any:

@@ -228,3 +228,14 @@ async def test_auth_disabled_serves_without_token() -> None:
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
             assert (await c.post("/v1/chat/completions", json=CHAT)).status_code == 200
+
+
+async def test_deeply_nested_body_is_400_not_500(client: httpx.AsyncClient) -> None:
+    deep = (
+        b'{"model": "mock/echo", "messages": [{"role": "user", "content": "x"}], "metadata": '
+        + b"[" * 5000
+        + b"]" * 5000
+        + b"}"
+    )
+    response = await client.post("/v1/chat/completions", content=deep)
+    assert response.status_code == 400 and response.json()["error"]["type"] == "invalid_request_error"

@@ -65,3 +65,14 @@ def test_read_dotenv_handles_comments_quotes_and_export(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.write_text("# c\nexport A=1\nB='two words'\nC=3 # trailing\n\nD=\n")
     assert read_dotenv(env) == {"A": "1", "B": "two words", "C": "3", "D": ""}
+
+
+def test_secrets_can_come_from_files(tmp_path: Path) -> None:
+    key = tmp_path / "openai"
+    key.write_text("sk-from-file\n")
+    secret = tmp_path / "jwt"
+    secret.write_text("s" * 40)
+    settings = Settings.from_env({"OPENAI_API_KEY_FILE": str(key), "JWT_SECRET_FILE": str(secret)})
+    assert settings.openai_api_key == "sk-from-file" and settings.jwt_secret == "s" * 40
+    with pytest.raises(SettingsError, match="^ANTHROPIC_API_KEY_FILE: cannot read"):
+        Settings.from_env({**BASE, "ANTHROPIC_API_KEY_FILE": str(tmp_path / "missing")})
