@@ -71,6 +71,39 @@ class GatewayConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Deployment:
+    """One of several deployments of a provider (`[[providers.<name>.deployments]]`): its own URL and key."""
+
+    base_url: str
+    api_key: str
+    weight: int = 1
+
+
+def read_deployments(config: GatewayConfig, environ: Mapping[str, str]) -> dict[str, tuple[Deployment, ...]]:
+    """Deployments per provider; each key is read from the variable its `api_key_env` names."""
+    found: dict[str, tuple[Deployment, ...]] = {}
+    for name, table in config.providers.items():
+        entries = table.get("deployments")
+        if entries is None:
+            continue
+        where = f"GATEWAY_CONFIG: [[providers.{name}.deployments]]"
+        if name not in PROVIDER_KEY_VARS or not isinstance(entries, list) or not entries:
+            raise SettingsError(f"{where} must be a non-empty list for openai, anthropic or google")
+        deployments = []
+        for entry in entries:
+            url, key_env, weight = entry.get("base_url"), entry.get("api_key_env"), entry.get("weight", 1)
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise SettingsError(f"{where} base_url must be an http(s) URL, not {url!r}")
+            if not isinstance(key_env, str) or not environ.get(key_env):
+                raise SettingsError(f"{where} api_key_env {key_env!r} names no variable with a key")
+            if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
+                raise SettingsError(f"{where} weight must be a positive whole number, not {weight!r}")
+            deployments.append(Deployment(url, environ[key_env], weight))
+        found[name] = tuple(deployments)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Every setting the gateway reads. Field names are the variable names in lower case."""
 
@@ -176,6 +209,7 @@ class Settings:
     # tables from GATEWAY_CONFIG
     gateway_config: str | None = None
     config: GatewayConfig = field(default_factory=GatewayConfig)
+    deployments: Mapping[str, tuple[Deployment, ...]] = field(default_factory=dict)
     demo: bool = False
 
     def provider_key(self, provider: str) -> str | None:
@@ -189,7 +223,7 @@ class Settings:
     def provider_configured(self, provider: str) -> bool:
         if provider == "mock":
             return self.mock_provider
-        return bool(self.provider_key(provider))
+        return bool(self.provider_key(provider)) or bool(self.deployments.get(provider))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], *, demo: bool = False) -> Settings:
@@ -197,7 +231,7 @@ class Settings:
         values: dict[str, Any] = {}
         environ = _with_secret_files(environ)
         for f in fields(cls):
-            if f.name in ("config", "demo"):
+            if f.name in ("config", "demo", "deployments"):
                 continue
             var = f.name.upper()
             raw = environ.get(var)
@@ -206,6 +240,7 @@ class Settings:
             values[f.name] = _parse(var, raw.strip(), _PARSERS.get(f.name, _as_str))
         if values.get("gateway_config"):
             values["config"] = GatewayConfig.load(values["gateway_config"])
+            values["deployments"] = read_deployments(values["config"], environ)
         if demo:
             values["mock_provider"] = True
         settings = cls(demo=demo, **values)

@@ -6,15 +6,18 @@ Adding a vendor is one entry here plus its `providers/<vendor>.py` and `translat
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
 
 import httpx
 
 from gateway.providers.anthropic import AnthropicProvider
+from gateway.providers.balance import BalancedProvider
 from gateway.providers.base import Provider
 from gateway.providers.google import GoogleProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
-from gateway.settings import Settings
+from gateway.settings import Deployment, Settings
 from gateway.transport import make_client, make_transport
 
 Factory = Callable[[Settings, httpx.AsyncClient], Provider]
@@ -34,19 +37,32 @@ def build_providers(
     """The configured providers, each with its own pooled client (one per provider, created here, closed by
     `Provider.aclose`). `upstream_transport` replaces the real transport in tests."""
     providers: dict[str, Provider] = {}
-    for name, factory in HTTP_PROVIDERS.items():
-        if not settings.provider_configured(name):
-            continue
+
+    def build(name: str, factory: Factory, provider_settings: Settings) -> Provider:
         transport = upstream_transport or make_transport(
             settings.upstream_transport, max_connections=settings.upstream_max_connections
         )
         client = make_client(
             transport, timeout_s=settings.upstream_timeout_s, connect_timeout_s=settings.upstream_connect_timeout_s
         )
-        providers[name] = factory(settings, client)
+        return factory(provider_settings, client)
+
+    for name, factory in HTTP_PROVIDERS.items():
+        deployments = settings.deployments.get(name)
+        if deployments:  # several keys or base URLs: one provider each, balanced behind the one name
+            members = [(build(name, factory, for_deployment(settings, name, d)), d.weight) for d in deployments]
+            providers[name] = BalancedProvider(name, members)
+        elif settings.provider_configured(name):
+            providers[name] = build(name, factory, settings)
     if settings.mock_provider:
         providers["mock"] = MockProvider(stream_delay_ms=settings.mock_stream_delay_ms)
     return providers
+
+
+def for_deployment(settings: Settings, provider: str, deployment: Deployment) -> Settings:
+    """The settings a provider factory sees for one deployment: its own key and base URL."""
+    fields: dict[str, Any] = {f"{provider}_api_key": deployment.api_key, f"{provider}_base_url": deployment.base_url}
+    return replace(settings, **fields)
 
 
 def configured_names(providers: Mapping[str, Provider]) -> list[str]:
