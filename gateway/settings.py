@@ -124,6 +124,7 @@ class Settings:
     upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     upstream_timeout_s: float = 600.0
     upstream_connect_timeout_s: float = 10.0
+    upstream_first_byte_timeout_s: float | None = None  # unset: the total timeout bounds the first byte too
     upstream_max_connections: int = 512
     failover_enabled: bool = True
     # failover, retries and circuit breakers (gateway/layers/failover.py), batch (gateway/batch.py)
@@ -400,8 +401,16 @@ class Settings:
                 raise SettingsError(f"{var}: must be 0 (no limit) or a positive whole number")
         if self.rate_limit_store == "redis" and not self.redis_url:
             raise SettingsError("RATE_LIMIT_STORE: 'redis' needs REDIS_URL")
+        if self.upstream_first_byte_timeout_s is not None and self.upstream_first_byte_timeout_s <= 0:
+            raise SettingsError("UPSTREAM_FIRST_BYTE_TIMEOUT_S: must be a positive number of seconds")
         for name, table in self.config.providers.items():
             _check_caps(f"[providers.{name}]", table, ("rpm", "tpm"))
+            for key in ("timeout_s", "connect_timeout_s", "first_byte_timeout_s"):
+                seconds = table.get(key)
+                if seconds is not None and (
+                    isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0
+                ):
+                    raise SettingsError(f"GATEWAY_CONFIG: [providers.{name}] {key} must be a positive number")
             models = table.get("models", {})
             if not isinstance(models, dict) or not all(isinstance(m, dict) for m in models.values()):
                 raise SettingsError(f"GATEWAY_CONFIG: [providers.{name}.models] entries must be tables")
@@ -560,6 +569,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "upstream_transport": _one_of("aiohttp", "httpx"),
     "upstream_timeout_s": _as_float,
     "upstream_connect_timeout_s": _as_float,
+    "upstream_first_byte_timeout_s": _as_float,
     "upstream_max_connections": _as_int,
     "failover_enabled": _as_bool,
     "retry_max_attempts": _as_int,

@@ -67,8 +67,14 @@ def make_transport(kind: str, *, max_connections: int) -> httpx.AsyncBaseTranspo
 
 
 def make_client(
-    transport: httpx.AsyncBaseTransport, *, timeout_s: float, connect_timeout_s: float
+    transport: httpx.AsyncBaseTransport,
+    *,
+    timeout_s: float,
+    connect_timeout_s: float,
+    first_byte_timeout_s: float | None = None,
 ) -> httpx.AsyncClient:
-    """A client for one provider. The read timeout is the total budget; `providers/http.py` enforces the deadline."""
-    timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=connect_timeout_s)
+    """A client for one provider. `providers/http.py` enforces the total deadline; the read timeout bounds the wait
+    for the first byte (and any silence between bytes): `first_byte_timeout_s` when set, else the total."""
+    read = min(first_byte_timeout_s, timeout_s) if first_byte_timeout_s else timeout_s
+    timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s, read=read, pool=connect_timeout_s)
     return GatewayClient(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)

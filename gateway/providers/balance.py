@@ -1,9 +1,10 @@
 """Several deployments of one provider (two keys, two base URLs) behind one name.
 
 Each call goes to the healthy deployment with the fewest calls in flight for its weight (in-flight / weight);
-ties go to the one that has served the fewest calls for its weight, so sequential traffic is shared by weight too. A deployment whose call fails with a retryable error sits out `cooldown_s`; if every
-deployment is sitting out, the one that failed longest ago is tried. Retries and fallbacks stay the failover
-layer's job: its next attempt simply lands on another deployment.
+ties go to the one that has served the fewest calls for its weight, so sequential traffic is shared by weight
+too. A deployment whose call fails with a retryable error sits out `cooldown_s`; if every deployment is sitting
+out, the one that failed longest ago is tried. Retries and fallbacks stay the failover layer's job: its next
+attempt simply lands on another deployment.
 """
 
 from __future__ import annotations

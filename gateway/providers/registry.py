@@ -43,20 +43,38 @@ def build_providers(
             settings.upstream_transport, max_connections=settings.upstream_max_connections
         )
         client = make_client(
-            transport, timeout_s=settings.upstream_timeout_s, connect_timeout_s=settings.upstream_connect_timeout_s
+            transport,
+            timeout_s=provider_settings.upstream_timeout_s,
+            connect_timeout_s=provider_settings.upstream_connect_timeout_s,
+            first_byte_timeout_s=provider_settings.upstream_first_byte_timeout_s,
         )
         return factory(provider_settings, client)
 
     for name, factory in HTTP_PROVIDERS.items():
+        own = with_provider_timeouts(settings, name)
         deployments = settings.deployments.get(name)
         if deployments:  # several keys or base URLs: one provider each, balanced behind the one name
-            members = [(build(name, factory, for_deployment(settings, name, d)), d.weight) for d in deployments]
+            members = [(build(name, factory, for_deployment(own, name, d)), d.weight) for d in deployments]
             providers[name] = BalancedProvider(name, members)
         elif settings.provider_configured(name):
-            providers[name] = build(name, factory, settings)
+            providers[name] = build(name, factory, own)
     if settings.mock_provider:
         providers["mock"] = MockProvider(stream_delay_ms=settings.mock_stream_delay_ms)
     return providers
+
+
+TIMEOUT_KEYS = {
+    "timeout_s": "upstream_timeout_s",
+    "connect_timeout_s": "upstream_connect_timeout_s",
+    "first_byte_timeout_s": "upstream_first_byte_timeout_s",
+}
+
+
+def with_provider_timeouts(settings: Settings, provider: str) -> Settings:
+    """`[providers.<name>]` may set its own `timeout_s`, `connect_timeout_s` and `first_byte_timeout_s`."""
+    table = settings.config.providers.get(provider, {})
+    fields: dict[str, Any] = {TIMEOUT_KEYS[k]: float(v) for k, v in table.items() if k in TIMEOUT_KEYS}
+    return replace(settings, **fields) if fields else settings
 
 
 def for_deployment(settings: Settings, provider: str, deployment: Deployment) -> Settings:

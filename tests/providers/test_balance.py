@@ -119,3 +119,40 @@ async def test_deployments_in_the_app_share_calls_and_fail_over_between_them(
         ("west.openai.test", "Bearer sk-west"),
     ]
     assert orjson.loads(httpx_mock.get_requests()[-1].content)["model"] == "gpt-4o"
+
+
+async def test_first_byte_timeout_per_provider_is_a_504(tmp_path: Path) -> None:
+    import asyncio as aio
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tests.servers import serve_in_thread
+
+    async def slow(request: Request) -> JSONResponse:
+        await aio.sleep(2)
+        return JSONResponse({})
+
+    path = tmp_path / "gateway.toml"
+    path.write_text("[providers.openai]\nfirst_byte_timeout_s = 0.3\n")
+    with serve_in_thread(Starlette(routes=[Route("/v1/chat/completions", slow, methods=["POST"])])) as upstream:
+        env = {
+            "JWT_SECRET": SECRET,
+            "GATEWAY_CONFIG": str(path),
+            "OPENAI_API_KEY": "sk-x",
+            "OPENAI_BASE_URL": f"{upstream}/v1",
+            "FAILOVER_ENABLED": "false",
+        }
+        app = build_app(Settings.from_env(env))
+        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://t", headers=auth()
+            ) as c:
+                started = aio.get_running_loop().time()
+                response = await c.post("/v1/chat/completions", json=body)
+                elapsed = aio.get_running_loop().time() - started
+    assert response.status_code == 504 and response.json()["error"]["code"] == "upstream_timeout"
+    assert elapsed < 1.5
