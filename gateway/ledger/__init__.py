@@ -10,10 +10,10 @@ nothing and a crash loses at most the last interval.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.types import JSON
 
@@ -41,6 +41,17 @@ class Record:
     fallback_from: str | None
     status: str  # ok | client_closed | error
 
+    def as_row(self) -> tuple[Any, ...]:
+        """The fields in declaration order: what both backends store (SQLite columns, Redis JSON arrays)."""
+        return tuple(getattr(self, name) for name in RECORD_FIELDS)
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Record:
+        """The inverse of `as_row` (SQLite returns `cache_hit` as 0/1)."""
+        values = dict(zip(RECORD_FIELDS, row, strict=True))
+        values["cache_hit"] = bool(values["cache_hit"])
+        return cls(**values)
+
     def as_json(self) -> JSON:
         """The CONTRACT §10 history shape (`cost` in currency units, `unpriced` added)."""
         return {
@@ -61,6 +72,9 @@ class Record:
             "status": self.status,
             "unpriced": self.cost is None,
         }
+
+
+RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Record))
 
 
 def iso(timestamp_us: int) -> str:

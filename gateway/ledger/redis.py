@@ -24,29 +24,11 @@ SCAN_BATCH = 500
 
 
 def _encode(r: Record) -> bytes:
-    return orjson.dumps(
-        [
-            r.id,
-            r.request_id,
-            r.timestamp_us,
-            r.user,
-            r.provider,
-            r.model,
-            r.prompt_tokens,
-            r.completion_tokens,
-            r.cached_tokens,
-            r.cost,
-            r.currency,
-            r.latency_ms,
-            r.cache_hit,
-            r.fallback_from,
-            r.status,
-        ]
-    )
+    return orjson.dumps(r.as_row())
 
 
 def _decode(raw: bytes) -> Record:
-    return Record(*orjson.loads(raw))
+    return Record.from_row(orjson.loads(raw))
 
 
 class RedisLedger:

@@ -49,46 +49,6 @@ CREATE INDEX IF NOT EXISTS ledger_request ON ledger (request_id);
 INSERT = f"INSERT OR IGNORE INTO ledger ({COLUMNS}) VALUES ({', '.join('?' * 15)})"
 
 
-def _row(r: Record) -> tuple[Any, ...]:
-    return (
-        r.id,
-        r.request_id,
-        r.timestamp_us,
-        r.user,
-        r.provider,
-        r.model,
-        r.prompt_tokens,
-        r.completion_tokens,
-        r.cached_tokens,
-        r.cost,
-        r.currency,
-        r.latency_ms,
-        int(r.cache_hit),
-        r.fallback_from,
-        r.status,
-    )
-
-
-def _record(row: tuple[Any, ...]) -> Record:
-    return Record(
-        id=row[0],
-        request_id=row[1],
-        timestamp_us=row[2],
-        user=row[3],
-        provider=row[4],
-        model=row[5],
-        prompt_tokens=row[6],
-        completion_tokens=row[7],
-        cached_tokens=row[8],
-        cost=row[9],
-        currency=row[10],
-        latency_ms=row[11],
-        cache_hit=bool(row[12]),
-        fallback_from=row[13],
-        status=row[14],
-    )
-
-
 def _where(filters: Filters) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
@@ -176,7 +136,7 @@ class SQLiteLedger:
         await self._batches.flush()
 
     async def _write_batch(self, batch: list[Record]) -> None:
-        rows = [_row(r) for r in batch]
+        rows = [r.as_row() for r in batch]  # sqlite3 stores the bool cache_hit as 0/1
         await self._on_writer(self._insert, rows)
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
@@ -206,7 +166,7 @@ class SQLiteLedger:
             args += [cursor[0], cursor[0], cursor[1]]
         sql = f"SELECT {COLUMNS} FROM ledger{where} ORDER BY ts_us DESC, id DESC LIMIT ?"
         rows = await self._on_reader(self._query, sql, [*args, limit + 1])
-        records = [_record(row) for row in rows]
+        records = [Record.from_row(row) for row in rows]
         page = records[:limit]
         return page, encode_cursor(page[-1]) if len(records) > limit else None
 
