@@ -1,6 +1,6 @@
 """The composition root: every part of the gateway is built and wired here, outermost first.
 
-    HTTP middleware   request id -> errors -> auth                      (headers only, pure ASGI)
+    HTTP front door   request id, access log, errors, auth, rate limit  (one pure-ASGI middleware, front.py)
     call pipeline     [layers...] -> Dispatch(providers)                (the parsed call, in order)
     routes            /api/llm/* and /v1/*                              (body -> ChatCall -> pipeline -> reply)
 
@@ -37,13 +37,9 @@ from gateway.layers.metrics import LLMMetrics, UpstreamTimer
 from gateway.layers.provider_quota import ProviderQuota
 from gateway.layers.ratelimit import RateLimit
 from gateway.metrics import Metrics
-from gateway.middleware.access_log import AccessLogMiddleware
-from gateway.middleware.auth import AuthMiddleware
-from gateway.middleware.body_timeout import BodyTimeoutMiddleware
-from gateway.middleware.errors import ErrorMiddleware
-from gateway.middleware.ratelimit import RateLimitMiddleware
-from gateway.middleware.request_id import RequestIdMiddleware
-from gateway.middleware.security_headers import SecurityHeadersMiddleware
+from gateway.middleware.auth import Authenticator
+from gateway.middleware.front import Front
+from gateway.middleware.ratelimit import HTTPRateLimit
 from gateway.monitoring import SummaryLogger, metrics_routes
 from gateway.openapi import openapi_route
 from gateway.pipeline import Dispatch, compose
@@ -172,23 +168,20 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
             jwks=jwks,
         )
     middleware = [
-        Middleware(RequestIdMiddleware),
+        *cors_middleware(settings),  # outermost: its headers reach every answer, 401s and 429s included
         Middleware(
-            SecurityHeadersMiddleware,
+            Front,  # request id, header limits, access log + HTTP metrics, errors, auth, rate limit, body timeout
+            metrics=metrics,
+            authenticator=Authenticator(verifier),
+            rate_limit=HTTPRateLimit(  # per user, or per client IP when there is none
+                limiter=limiter,
+                rate=optional_rate(settings.rate_limit_max_requests, settings.rate_limit_window_ms),
+                trusted_proxies=settings.trusted_proxies,
+            ),
+            body_timeout_s=settings.body_read_timeout_s,
             hsts=settings.hsts,
             max_header_count=settings.max_header_count,
             max_header_bytes=settings.max_header_bytes,
-        ),
-        *cors_middleware(settings),
-        Middleware(BodyTimeoutMiddleware, timeout_s=settings.body_read_timeout_s),
-        Middleware(AccessLogMiddleware, metrics=metrics),  # one JSON line + HTTP metrics per request
-        Middleware(ErrorMiddleware),
-        Middleware(AuthMiddleware, verifier=verifier),
-        Middleware(  # after auth: per user, or per client IP when there is none
-            RateLimitMiddleware,
-            limiter=limiter,
-            rate=optional_rate(settings.rate_limit_max_requests, settings.rate_limit_window_ms),
-            trusted_proxies=settings.trusted_proxies,
         ),
     ]
 
@@ -215,9 +208,9 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
 
     app = Starlette(
         routes=[
+            *routes.routes(),  # first: the router tries routes in order, and these carry the LLM calls
             *health_routes(health),
             *metrics_routes(metrics),
-            *routes.routes(),
             *batch.routes(),
             *cache_routes(cache, settings),
             *costs.routes(),

@@ -11,12 +11,13 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import orjson
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
@@ -33,7 +34,20 @@ from gateway.errors import (
 from gateway.pipeline import unconfigured
 from gateway.providers.base import Provider
 from gateway.resilience.breaker import BreakerRegistry
-from gateway.types import JSON, CallKind, ChatCall, Chunk, ChunkStream, Handler, Principal, Reply, Target
+from gateway.types import (
+    JSON,
+    CallKind,
+    ChatCall,
+    Chunk,
+    ChunkStream,
+    Handler,
+    Principal,
+    Receive,
+    Reply,
+    Scope,
+    Send,
+    Target,
+)
 from translators import completions
 from translators.errors import TranslationError
 from translators.schema import validate_chat, validate_completion, validate_embedding
@@ -69,18 +83,38 @@ def admin_only(endpoint: Endpoint) -> Endpoint:
     return guarded
 
 
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """One request header's raw value (`name` lower-case), without building Starlette's `Headers`."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
 async def read_json(request: Request, limit: int) -> JSON:
+    """The body of a Starlette request as a JSON object (see `read_json_body`)."""
+    return await read_json_body(request.scope, request.receive, limit)
+
+
+async def read_json_body(scope: Scope, receive: Receive, limit: int) -> JSON:
     """The body as a JSON object, read at most `limit` bytes (413 past it, without buffering the rest)."""
-    declared = request.headers.get("content-length")
+    declared = header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"The request body is larger than {limit} bytes (MAX_BODY_BYTES).")
     parts: list[bytes] = []
     size = 0
-    async for part in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        part = message.get("body", b"")
         size += len(part)
         if size > limit:
             raise PayloadTooLargeError(f"The request body is larger than {limit} bytes (MAX_BODY_BYTES).")
-        parts.append(part)
+        if part:
+            parts.append(part)
+        if not message.get("more_body", False):
+            break
     raw = parts[0] if len(parts) == 1 else b"".join(parts)
     if not raw:
         raise InvalidRequestError("The request body is empty; send a JSON object.")
@@ -91,6 +125,58 @@ async def read_json(request: Request, limit: int) -> JSON:
     if not isinstance(body, dict):
         raise InvalidRequestError("The request body must be a JSON object.")
     return body
+
+
+@dataclass(frozen=True, slots=True)
+class LLMRequest:
+    """What an LLM endpoint needs of its HTTP request, read once by `LLMEndpoint`."""
+
+    body: JSON
+    principal: Principal
+    request_id: str
+    cache_control: str | None  # lower-cased
+
+
+# An LLM endpoint's answer: the reply, and whether the caller asked for the usage chunk of a stream.
+Answer = tuple[Reply, bool]
+
+
+class LLMEndpoint:
+    """An LLM route as a bare ASGI app: the body is read straight from `receive` and the answer written with
+    prebuilt header bytes. These routes carry every LLM call, and Starlette's `Request`/`Response` objects
+    cost more per request than everything done here (bench/README.md, "route")."""
+
+    __slots__ = ("_handle", "_limit")
+
+    def __init__(self, handle: Callable[[LLMRequest], Awaitable[Answer]], *, max_body_bytes: int) -> None:
+        self._handle = handle
+        self._limit = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await read_json_body(scope, receive, self._limit)
+        state = scope["state"]
+        cache_control = header(scope, b"cache-control")
+        request = LLMRequest(
+            body=body,
+            principal=state["principal"],
+            request_id=state["request_id"],
+            cache_control=cache_control.decode("latin-1").lower() if cache_control else None,
+        )
+        reply, include_usage = await self._handle(request)
+        if reply.stream is not None:
+            await respond(reply, include_usage=include_usage)(scope, receive, send)
+            return
+        raw = reply.raw if reply.raw is not None else orjson.dumps(reply.body)
+        headers = [JSON_CONTENT_TYPE, (b"content-length", b"%d" % len(raw)), *encode_headers(reply_headers(reply))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": raw})
+
+
+JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+
+
+def encode_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
 def make_call(
@@ -145,15 +231,15 @@ class LLMRoutes:
 
     # ---- LLM calls ---------------------------------------------------------------------------------
 
-    def _call(self, kind: CallKind, body: JSON, request: Request, target: Target, *, stream: bool) -> ChatCall:
+    def _call(self, kind: CallKind, body: JSON, request: LLMRequest, target: Target, *, stream: bool) -> ChatCall:
         return make_call(
             kind,
             body,
             target,
             stream=stream,
-            principal=principal_of(request),
-            request_id=request.scope["state"]["request_id"],
-            cache_control=request.headers.get("cache-control", "").lower() or None,
+            principal=request.principal,
+            request_id=request.request_id,
+            cache_control=request.cache_control,
         )
 
     def chat_call(
@@ -174,24 +260,23 @@ class LLMRoutes:
             cache_control=cache_control,
         )
 
-    async def chat(self, request: Request) -> Response:
-        body = await read_json(request, self.max_body_bytes)
+    async def chat(self, request: LLMRequest) -> Answer:
         call = self.chat_call(
-            body,
-            principal=principal_of(request),
-            request_id=request.scope["state"]["request_id"],
-            cache_control=request.headers.get("cache-control", "").lower() or None,
+            request.body,
+            principal=request.principal,
+            request_id=request.request_id,
+            cache_control=request.cache_control,
         )
-        return respond(await self.pipeline(call), include_usage=call.include_usage)
+        return await self.pipeline(call), call.include_usage
 
-    async def completions(self, request: Request) -> Response:
-        body = await read_json(request, self.max_body_bytes)
+    async def completions(self, request: LLMRequest) -> Answer:
+        body = request.body
         legacy = _translation(lambda: validate_completion(body))
         target = self.catalog.resolve(legacy.model)
         stream = bool(legacy.stream)
         if self._native_completions(target):
             call = self._call("completion", body, request, target, stream=stream)
-            return respond(await self.pipeline(call), include_usage=call.include_usage)
+            return await self.pipeline(call), call.include_usage
         self._require_kind(target, "chat")
         prompts = legacy.prompt if isinstance(legacy.prompt, list) else [legacy.prompt]
         if not all(isinstance(p, str) for p in prompts):
@@ -205,7 +290,7 @@ class LLMRoutes:
             reply = await self.pipeline(call)
             assert reply.stream is not None
             reply.stream = _CompletionChunks(reply.stream, prefix=prompts[0] if echo else "")
-            return respond(reply, include_usage=call.include_usage)
+            return reply, call.include_usage
         replies = await asyncio.gather(
             *(self.pipeline(self._call("chat", c, request, target, stream=False)) for c in chats)
         )
@@ -216,10 +301,10 @@ class LLMRoutes:
             ],
             n=legacy.n or 1,
         )
-        return respond(Reply(replies[0].target, body=merged, headers=replies[0].headers))
+        return Reply(replies[0].target, body=merged, headers=replies[0].headers), False
 
-    async def embeddings(self, request: Request) -> Response:
-        body = await read_json(request, self.max_body_bytes)
+    async def embeddings(self, request: LLMRequest) -> Answer:
+        body = request.body
         embedding = _translation(lambda: validate_embedding(body))
         target = self.catalog.resolve(embedding.model)
         if target.provider == "anthropic":
@@ -228,7 +313,7 @@ class LLMRoutes:
                 param="model",
             )
         self._require_kind(target, "embedding")
-        return respond(await self.pipeline(self._call("embedding", body, request, target, stream=False)))
+        return await self.pipeline(self._call("embedding", body, request, target, stream=False)), False
 
     def _require_kind(self, target: Target, kind: str) -> None:
         info = self.catalog.info(target)
@@ -313,13 +398,16 @@ class LLMRoutes:
         return {"status": status, "configured": configured, "providers": circuits}
 
     def routes(self) -> list[BaseRoute]:
-        return [
-            Route("/api/llm/chat", self.chat, methods=["POST"]),
-            Route("/v1/chat/completions", self.chat, methods=["POST"]),
-            Route("/api/llm/completions", self.completions, methods=["POST"]),
-            Route("/v1/completions", self.completions, methods=["POST"]),
-            Route("/api/llm/embeddings", self.embeddings, methods=["POST"]),
-            Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+        chat = LLMEndpoint(self.chat, max_body_bytes=self.max_body_bytes)
+        legacy = LLMEndpoint(self.completions, max_body_bytes=self.max_body_bytes)
+        embeddings = LLMEndpoint(self.embeddings, max_body_bytes=self.max_body_bytes)
+        return [  # the chat routes first: the router tries routes in order, and they carry most requests
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/api/llm/chat", chat, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
+            Route("/api/llm/embeddings", embeddings, methods=["POST"]),
+            Route("/v1/completions", legacy, methods=["POST"]),
+            Route("/api/llm/completions", legacy, methods=["POST"]),
             Route("/api/llm/models", self.list_models, methods=["GET"]),
             Route("/api/llm/models/{provider}", self.provider_models, methods=["GET"]),
             Route("/v1/models", self.v1_models, methods=["GET"]),

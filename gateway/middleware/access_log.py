@@ -1,9 +1,8 @@
-"""One access-log line and the HTTP metrics for every request (pure ASGI, STYLE §1.1).
+"""One access-log line and the HTTP metrics for every request, written by `front.py` when the request ends.
 
-It sits just inside the request-id middleware, so it sees the final status of every answer, the errors that
-`ErrorMiddleware` renders included. The `route` label is Starlette's route template (`/api/health/{component}`),
-never the raw path, so a scan of random URLs cannot blow up the label set. The line goes to `gateway.access`
-with its fields in `extra=`; the LLM details (provider, model, cache, tokens, cost) come from the request's
+It sees the final status of every answer, the errors the front door renders included. The `route` label is
+Starlette's route template (`/api/health/{component}`), never the raw path, so a scan of random URLs cannot blow
+up the label set. The line goes to `gateway.access` with its fields in `extra=`; the LLM details (provider, model, cache, tokens, cost) come from the request's
 `RequestRecord`, filled by the metrics layer.
 """
 
@@ -12,9 +11,9 @@ from __future__ import annotations
 import logging
 import time
 
-from gateway.context import CURRENT, RequestRecord
+from gateway.context import RequestRecord
 from gateway.metrics import NONE, Metrics
-from gateway.types import ASGIApp, Message, Receive, Scope, Send
+from gateway.types import Principal, Scope
 
 logger = logging.getLogger("gateway.access")
 
@@ -48,39 +47,11 @@ def route_of(scope: Scope) -> str:
     return path if isinstance(path, str) else UNMATCHED
 
 
-class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
-        self.app = app
+class AccessLog:
+    def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        state = scope.setdefault("state", {})
-        record = RequestRecord(request_id=str(state.get("request_id", "")))
-        token = CURRENT.set(record)
-        active = self.metrics.active_connections
-        active.inc()
-        status = 500
-        headers_at: float | None = None
-
-        async def send_observed(message: Message) -> None:
-            nonlocal status, headers_at
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers_at = time.perf_counter()
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_observed)
-        finally:
-            active.dec()
-            CURRENT.reset(token)
-            self._finish(scope, record, status, started, headers_at)
-
-    def _finish(
+    def finish(
         self, scope: Scope, record: RequestRecord, status: int, started: float, headers_at: float | None
     ) -> None:
         ended = time.perf_counter()
@@ -96,8 +67,9 @@ class AccessLogMiddleware:
             metrics.bound(metrics.errors, STATUS_TYPES.get(status, "api_error"), NONE, str(status)).inc()
             if status == 429:
                 metrics.bound(metrics.rejections, "rate_limit").inc()
-        principal = scope.get("state", {}).get("principal")
-        record.user = getattr(principal, "user", None)
+        principal: Principal | None = scope["state"].get("principal")
+        if principal is not None:
+            record.user = principal.user
         logger.info(
             "%s %s %d",
             method,

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 
 from gateway.errors import GatewayError
-from gateway.types import ASGIApp, Message, Receive, Scope, Send
+from gateway.types import Message, Receive
+
+BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class RequestTimeoutError(GatewayError):
@@ -18,30 +20,22 @@ class RequestTimeoutError(GatewayError):
     code = "request_timeout"
 
 
-class BodyTimeoutMiddleware:
-    def __init__(self, app: ASGIApp, *, timeout_s: float) -> None:
-        self.app = app
-        self.timeout_s = timeout_s
+def timed_receive(receive: Receive, timeout_s: float) -> Receive:
+    """`receive`, bounded by one deadline for the whole body (set now)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    body_done = False
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)
-            return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout_s
-        body_done = False
+    async def receive_in_time() -> Message:
+        nonlocal body_done
+        if body_done:
+            return await receive()
+        try:
+            async with asyncio.timeout_at(deadline):
+                message = await receive()
+        except TimeoutError:
+            raise RequestTimeoutError(f"The request body did not arrive within {timeout_s:g} s.") from None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            body_done = True
+        return message
 
-        async def timed_receive() -> Message:
-            nonlocal body_done
-            if body_done:
-                return await receive()
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise RequestTimeoutError(f"The request body did not arrive within {self.timeout_s:g} s.") from None
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                body_done = True
-            return message
-
-        await self.app(scope, timed_receive, send)
+    return receive_in_time

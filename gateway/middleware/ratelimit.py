@@ -1,7 +1,8 @@
 """The general rate limit (CONTRACT §2): RATE_LIMIT_MAX_REQUESTS per RATE_LIMIT_WINDOW_MS on every route,
-per user (`sub`, set by AuthMiddleware, which runs first) or per client IP when there is no user. Health routes
+per user (`sub`, authenticated first) or per client IP when there is no user. Health routes
 and metrics are never limited. A refusal is a 429 `rate_limit_exceeded` with Retry-After; every limited response
-carries the x-ratelimit-*-requests trio, unless the LLM limit (the more specific one) already set it.
+carries the x-ratelimit-*-requests trio, unless the LLM limit (the more specific one) already set it
+(`gateway/middleware/front.py` adds them to the response).
 
 The client IP is the peer's address, unless the peer is one of TRUSTED_PROXIES: then X-Forwarded-For is read
 from the right, skipping trusted proxies, and the first other address is the client (the leftmost entries are
@@ -14,15 +15,13 @@ import ipaddress
 from collections.abc import Iterable
 
 from gateway.errors import RateLimitError
-from gateway.middleware.errors import send_error
 from gateway.ratelimit.gcra import Check, Rate
 from gateway.ratelimit.headers import add_limit_headers, openai_duration, retry_headers
 from gateway.ratelimit.limiter import Limiter
-from gateway.types import ASGIApp, Message, Receive, Scope, Send
+from gateway.types import Principal, Scope
 
 EXEMPT_PATHS = frozenset({"/api/health", "/metrics", "/api/metrics/prometheus"})
 EXEMPT_PREFIXES = ("/api/health/",)
-LIMIT_HEADER = b"x-ratelimit-limit-requests"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -61,45 +60,34 @@ def _is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:
     return any(ip in network for network in trusted)
 
 
-class RateLimitMiddleware:
-    def __init__(
-        self, app: ASGIApp, *, limiter: Limiter, rate: Rate | None, trusted_proxies: Iterable[str] = ()
-    ) -> None:
+class HTTPRateLimit:
+    """The general limit. `check` returns the x-ratelimit-*-requests headers for the response, or raises the 429."""
+
+    def __init__(self, *, limiter: Limiter, rate: Rate | None, trusted_proxies: Iterable[str] = ()) -> None:
         """`rate=None` (RATE_LIMIT_MAX_REQUESTS=0) turns the limit off."""
-        self.app = app
         self.limiter = limiter
         self.rate = rate
         self.trusted = parse_networks(trusted_proxies)
         self.window = openai_duration(rate.window_ms) if rate else ""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or self.rate is None or path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES):
-            await self.app(scope, receive, send)
-            return
-        principal = scope.get("state", {}).get("principal")
-        key = (
-            f"{{u:{principal.user}}}:http" if principal is not None else f"{{ip:{client_ip(scope, self.trusted)}}}:http"
-        )
-        verdict = await self.limiter.check((Check(key, self.rate),))
+    def applies(self, path: str) -> bool:
+        return self.rate is not None and path not in EXEMPT_PATHS and not path.startswith(EXEMPT_PREFIXES)
+
+    async def check(self, scope: Scope, principal: Principal | None) -> list[tuple[bytes, bytes]]:
+        rate = self.rate
+        assert rate is not None
+        if principal is not None:
+            key = f"{{u:{principal.user}}}:http"
+        else:
+            key = f"{{ip:{client_ip(scope, self.trusted)}}}:http"
+        verdict = await self.limiter.check((Check(key, rate),))
         headers: dict[str, str] = {}
         add_limit_headers(headers, verdict.statuses[0], "requests")
         if not verdict.allowed:
             wait = openai_duration(verdict.retry_after_ms)
-            error = RateLimitError(
-                f"Rate limit reached: limit {self.rate.limit} requests per {self.window}. Please try again in {wait}.",
+            raise RateLimitError(
+                f"Rate limit reached: limit {rate.limit} requests per {self.window}. Please try again in {wait}.",
                 retry_after_s=verdict.retry_after_ms / 1000,
                 headers={**headers, **retry_headers(verdict)},
             )
-            await send_error(send, error)
-            return
-        extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-
-        async def send_with_limits(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                existing = message.get("headers", ())
-                if not any(name.lower() == LIMIT_HEADER for name, _ in existing):
-                    message["headers"] = [*existing, *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_limits)
+        return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]

@@ -8,10 +8,9 @@ or too large headers are refused with 431 before any work is done.
 from __future__ import annotations
 
 from gateway.errors import GatewayError
-from gateway.middleware.errors import send_error
-from gateway.types import ASGIApp, Message, Receive, Scope, Send
 
-SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+Header = tuple[bytes, bytes]
+SECURITY_HEADERS: tuple[Header, ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
@@ -27,35 +26,13 @@ class HeaderFieldsTooLargeError(GatewayError):
     code = "request_header_fields_too_large"
 
 
-class SecurityHeadersMiddleware:
-    def __init__(
-        self, app: ASGIApp, *, hsts: bool = False, max_header_count: int = 100, max_header_bytes: int = 16384
-    ) -> None:
-        self.app = app
-        self.headers = (*SECURITY_HEADERS, HSTS) if hsts else SECURITY_HEADERS
-        self.max_header_count = max_header_count
-        self.max_header_bytes = max_header_bytes
+def security_headers(*, hsts: bool) -> tuple[Header, ...]:
+    return (*SECURITY_HEADERS, HSTS) if hsts else SECURITY_HEADERS
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = self.headers
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *headers]
-            await send(message)
-
-        request_headers = scope["headers"]
-        if len(request_headers) > self.max_header_count:
-            await send_error(
-                send_with_headers, HeaderFieldsTooLargeError(f"More than {self.max_header_count} request headers.")
-            )
-            return
-        if sum(len(name) + len(value) for name, value in request_headers) > self.max_header_bytes:
-            await send_error(
-                send_with_headers, HeaderFieldsTooLargeError(f"Request headers exceed {self.max_header_bytes} bytes.")
-            )
-            return
-        await self.app(scope, receive, send_with_headers)
+def check_header_limits(headers: list[Header], *, max_count: int, max_bytes: int) -> None:
+    """Raise a 431 for more than `max_count` request headers, or more than `max_bytes` of them."""
+    if len(headers) > max_count:
+        raise HeaderFieldsTooLargeError(f"More than {max_count} request headers.")
+    if sum(len(name) + len(value) for name, value in headers) > max_bytes:
+        raise HeaderFieldsTooLargeError(f"Request headers exceed {max_bytes} bytes.")
