@@ -13,6 +13,7 @@ LOG_PROMPTS=true. With LOG_DIR, the same lines also go to size-rotated files, by
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import logging.handlers
@@ -121,23 +122,79 @@ class JSONFormatter(logging.Formatter):
         return line
 
     def _format(self, record: logging.LogRecord) -> str:
+        fields = {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
+        if record.exc_info:
+            fields["exception"] = self.formatException(record.exc_info)
+        return self.line(record.created, record.levelname, record.name, record.getMessage(), fields).decode()
+
+    def line(self, created: float, level: str, name: str, message: str, fields: dict[str, Any]) -> bytes:
+        """One JSON line (no newline): what `format` gives for a record carrying `fields` as its extras."""
         redactor = self._redactor
+        millis = int((created - int(created)) * 1000)
         entry: dict[str, Any] = {
-            "time": f"{_utc_second(int(record.created))}.{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": redactor(record.getMessage()),
+            "time": f"{_utc_second(int(created))}.{millis:03d}Z",
+            "level": level.lower(),
+            "logger": name,
+            "message": redactor(message),
         }
-        for key, value in record.__dict__.items():
-            if key in _STANDARD or key.startswith("_"):
-                continue
-            if key in PROMPT_FIELDS and not self._log_prompts and value is not None:
+        for key, value in fields.items():
+            if value is None or type(value) in _PLAIN:
+                entry[key] = value
+            elif key in PROMPT_FIELDS and not self._log_prompts:
                 entry[key] = REDACTED
+            elif type(value) is str:
+                entry[key] = redactor(value)
             else:
                 entry[key] = _clean(value, redactor)
-        if record.exc_info:
-            entry["exception"] = redactor(self.formatException(record.exc_info))
-        return orjson.dumps(entry, default=str).decode()
+        return orjson.dumps(entry, default=str)
+
+
+def info_line(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:
+    """`logger.info(message, extra=fields)`, written straight to the stream when the only handler that takes the
+    line is the usual one: a plain stream handler (stdout) with the JSON formatter. Built for the access line,
+    written once per request: a `LogRecord`, its handler chain and its formatting cost about 20 µs, this ~4 µs.
+    Any other set-up (text format, LOG_DIR files, a test's capturing handler) takes the `logging` path."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    direct = _direct_handler(logger)
+    if direct is None:
+        logger.info(message, extra=fields)
+        return
+    handler, formatter = direct
+    line = formatter.line(time.time(), "INFO", logger.name, message, fields)
+    with handler.lock or contextlib.nullcontext():
+        stream = handler.stream
+        stream.write(line.decode())
+        stream.write(handler.terminator)
+        stream.flush()
+
+
+def _direct_handler(logger: logging.Logger) -> tuple[logging.StreamHandler[Any], JSONFormatter] | None:
+    handlers: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        handlers += current.handlers
+        current = current.parent if current.propagate else None
+    key = tuple(handlers)
+    cached = _DIRECT.get(logger.name)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    direct = None
+    if len(handlers) == 1:
+        handler = handlers[0]
+        formatter = handler.formatter
+        if (
+            type(handler) is logging.StreamHandler
+            and isinstance(formatter, JSONFormatter)
+            and handler.level <= logging.INFO
+            and all(isinstance(f, RequestContextFilter) for f in handler.filters)  # the fields carry the context
+        ):
+            direct = (handler, formatter)
+    _DIRECT[logger.name] = (key, direct)
+    return direct
+
+
+_DIRECT: dict[str, tuple[tuple[logging.Handler, ...], tuple[logging.StreamHandler[Any], JSONFormatter] | None]] = {}
 
 
 class TextFormatter(logging.Formatter):

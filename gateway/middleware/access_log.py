@@ -2,8 +2,9 @@
 
 It sees the final status of every answer, the errors the front door renders included. The `route` label is
 Starlette's route template (`/api/health/{component}`), never the raw path, so a scan of random URLs cannot blow
-up the label set. The line goes to `gateway.access` with its fields in `extra=`; the LLM details (provider, model, cache, tokens, cost) come from the request's
-`RequestRecord`, filled by the metrics layer.
+up the label set. The line goes to `gateway.access` (through `log.info_line`, the cheap path for one line per
+request); the LLM details (provider, model, cache, tokens, cost) come from the request's `RequestRecord`, filled
+by the metrics layer.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import time
 
 from gateway.context import RequestRecord
+from gateway.log import info_line
 from gateway.metrics import NONE, Metrics
 from gateway.types import Principal, Scope
 
@@ -70,12 +72,10 @@ class AccessLog:
         principal: Principal | None = scope["state"].get("principal")
         if principal is not None:
             record.user = principal.user
-        logger.info(
-            "%s %s %d",
-            method,
-            route,
-            status,
-            extra={
+        info_line(
+            logger,
+            f"{method} {route} {status}",
+            {
                 "request_id": record.request_id,
                 "user": record.user,
                 "route": route,
