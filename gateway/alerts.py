@@ -17,15 +17,17 @@ import logging
 import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
-from redis.asyncio import Redis
 
 from gateway.pricing import format_nanos
 from gateway.spend import Cap
 from gateway.types import JSON
+
+if TYPE_CHECKING:  # redis-py is imported only when REDIS_URL is set (gateway/store.py)
+    from redis.asyncio import Redis
 
 logger = logging.getLogger("gateway.costs")
 

@@ -1,6 +1,8 @@
 """Bearer JWT verification (CONTRACT §5): HS256 only, `exp`/`nbf` honoured, `sub` is the user.
 
 Verified tokens are remembered until they expire (bounded), so a client reusing its token pays the HMAC once.
+HS256 is checked by gateway/hs256.py; PyJWT (and the `cryptography` its import loads, ≈ 9 MiB per worker) is
+imported only for RS256/ES256 tokens, i.e. with JWT_PUBLIC_KEY or JWT_JWKS_URL.
 """
 
 from __future__ import annotations
@@ -11,13 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jwt
-
+from gateway import hs256
 from gateway.errors import AuthenticationError
 from gateway.jwks import JWKSKeys
 from gateway.types import Principal
 
-HMAC_ALGORITHM = "HS256"  # pinned for JWT_SECRET: `none` and every other HMAC variant are refused
+HMAC_ALGORITHM = hs256.ALGORITHM  # pinned for JWT_SECRET: `none` and every other HMAC variant are refused
 PUBLIC_KEY_ALGORITHMS = ("RS256", "ES256")  # only with JWT_PUBLIC_KEY, never with the shared secret
 CACHE_LIMIT = 10_000
 
@@ -92,10 +93,7 @@ class TokenVerifier:
 
     @staticmethod
     def _header(token: str) -> dict[str, Any]:
-        try:
-            return jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError:
-            raise AuthenticationError("The bearer token is invalid.") from None
+        return hs256.header(token)  # the same parse and header checks as PyJWT's, for every algorithm
 
     def _decode(self, token: str, jwks_key: Any = None) -> dict[str, Any]:
         algorithm = self._header(token).get("alg")
@@ -108,29 +106,40 @@ class TokenVerifier:
             allowed = " or ".join(algorithms) or HMAC_ALGORITHM
             raise AuthenticationError(f"The bearer token must be signed with {allowed}.")
         required = ["sub"] + (["iss"] if self._issuer else []) + (["aud"] if self._audience else [])
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=[str(algorithm)],
-                leeway=self._leeway_s,
-                issuer=self._issuer,
-                audience=self._audience,
-                options={"require": required, "verify_aud": self._audience is not None},
-            )
-        except jwt.ExpiredSignatureError:
-            raise AuthenticationError("The bearer token has expired.") from None
-        except jwt.ImmatureSignatureError:
-            raise AuthenticationError("The bearer token is not valid yet (nbf).") from None
-        except jwt.MissingRequiredClaimError as exc:
-            raise AuthenticationError(f"The token has no `{exc.claim}` claim.") from None
-        except jwt.InvalidIssuerError:
-            raise AuthenticationError("The token's issuer (iss) is not accepted.") from None
-        except jwt.InvalidAudienceError:
-            raise AuthenticationError("The token's audience (aud) is not accepted.") from None
-        except jwt.InvalidTokenError:
-            raise AuthenticationError("The bearer token is invalid.") from None
-        return claims
+        rules = hs256.Rules(self._leeway_s, self._issuer, self._audience, tuple(required))
+        if algorithm == HMAC_ALGORITHM:
+            return hs256.decode(token, key, rules)
+        return decode_with_pyjwt(token, key, str(algorithm), rules)
+
+
+def decode_with_pyjwt(token: str, key: Any, algorithm: str, rules: hs256.Rules) -> dict[str, Any]:
+    """The claims of a token PyJWT verifies (RS256/ES256 here; any algorithm in tests/test_hs256.py), its errors
+    turned into the same refusals as gateway/hs256.py's. PyJWT is imported here, on first use."""
+    import jwt
+
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=[algorithm],
+            leeway=rules.leeway_s,
+            issuer=rules.issuer,
+            audience=rules.audience,
+            options={"require": list(rules.required), "verify_aud": rules.audience is not None},
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthenticationError(hs256.EXPIRED) from None
+    except jwt.ImmatureSignatureError:
+        raise AuthenticationError(hs256.NOT_YET_VALID) from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise AuthenticationError(hs256.missing_claim(exc.claim)) from None
+    except jwt.InvalidIssuerError:
+        raise AuthenticationError(hs256.BAD_ISSUER) from None
+    except jwt.InvalidAudienceError:
+        raise AuthenticationError(hs256.BAD_AUDIENCE) from None
+    except jwt.InvalidTokenError:
+        raise AuthenticationError(hs256.INVALID) from None
+    return claims
 
 
 def issue_token(secret: str, *, sub: str, admin: bool = False, ttl_s: int = 86400, now: float | None = None) -> str:
@@ -139,7 +148,7 @@ def issue_token(secret: str, *, sub: str, admin: bool = False, ttl_s: int = 8640
     claims: dict[str, Any] = {"sub": sub, "iat": issued, "exp": issued + ttl_s}
     if admin:
         claims["role"] = "admin"
-    return jwt.encode(claims, secret, algorithm="HS256")
+    return hs256.encode(claims, secret)
 
 
 def random_secret() -> str:

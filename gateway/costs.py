@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from redis.asyncio import Redis
 from starlette.routing import BaseRoute
 
 from gateway.alerts import Alerter
@@ -26,6 +26,9 @@ from gateway.spend import MemorySpend, SpendStore
 from gateway.spend.periods import PeriodClock
 from gateway.spend.redis import RedisSpend
 from gateway.types import JSON, Layer, Target
+
+if TYPE_CHECKING:  # redis-py is imported only when REDIS_URL is set (gateway/store.py)
+    from redis.asyncio import Redis
 
 HOLD_MARGIN_S = 120.0  # a hold outlives the longest upstream call by this much before it expires
 

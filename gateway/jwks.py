@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import jwt
 import orjson
 
 from gateway.fetch import FetchError, GuardedFetcher
@@ -62,6 +61,8 @@ class JWKSKeys:
         return self._keys.get(kid)
 
     async def _refresh(self) -> None:
+        import jwt  # here: PyJWT loads `cryptography`, needed only once a JWKS is configured (gateway/auth.py)
+
         self._attempted_at = self._clock()
         try:
             fetched = await self._fetcher.get(self._url, accept=JWKS_TYPES)

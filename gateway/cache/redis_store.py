@@ -17,14 +17,14 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, TypeVar
-
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.cache.entry import Entry
 from gateway.errors import ServiceUnavailableError
 from gateway.types import JSON
+
+if TYPE_CHECKING:  # redis-py is imported only when REDIS_URL is set (gateway/store.py)
+    from redis.asyncio import Redis
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,10 @@ class RedisStore:
     ) -> None:
         if not _SAFE_PREFIX.match(prefix):
             raise ValueError(f"cache key prefix {prefix!r} may hold only letters, digits and : . _ -")
+        from redis.exceptions import RedisError  # here, not at the top: the module loads without Redis configured
+
         self._redis = redis
+        self._errors = (RedisError, OSError, TimeoutError)
         self.prefix = prefix
         self._generation_key = prefix.rstrip(":") + "~generation"  # outside `prefix*`: no pattern reaches it
         self._timeout_s = timeout_s
@@ -112,7 +115,7 @@ class RedisStore:
         try:
             async with asyncio.timeout(self._timeout_s):
                 result = await op()
-        except (RedisError, OSError, TimeoutError) as exc:
+        except self._errors as exc:
             self._failed(exc)
             raise _UnavailableError from exc
         if not self.available:

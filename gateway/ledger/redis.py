@@ -11,14 +11,16 @@ Writes are idempotent (a batch retried after a failure does not duplicate record
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from redis.asyncio import Redis
 
 from gateway.ledger import Filters, Record, Summary, encode_cursor, totals_of
 from gateway.ledger.batch import BatchWriter
 from gateway.types import JSON
+
+if TYPE_CHECKING:  # redis-py is imported only when REDIS_URL is set (gateway/store.py)
+    from redis.asyncio import Redis
 
 SCAN_BATCH = 500
 

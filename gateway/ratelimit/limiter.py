@@ -12,10 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
-
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.errors import ServiceUnavailableError
 from gateway.ratelimit.gcra import Check, Verdict
@@ -24,10 +21,12 @@ from gateway.ratelimit.redis_store import RedisStore
 from gateway.settings import Settings
 from gateway.types import JSON
 
+if TYPE_CHECKING:  # redis-py is imported only when REDIS_URL is set (gateway/store.py)
+    from redis.asyncio import Redis
+
 logger = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S = 1.0
-STORE_ERRORS = (RedisError, OSError)
 
 
 class Store(Protocol):
@@ -36,6 +35,13 @@ class Store(Protocol):
     async def check(self, checks: Sequence[Check]) -> Verdict: ...
 
     async def settle(self, check: Check, delta: int) -> None: ...
+
+
+def store_errors() -> tuple[type[Exception], ...]:
+    """What a failing shared store raises (redis-py is imported here, once a shared store exists)."""
+    from redis.exceptions import RedisError
+
+    return (RedisError, OSError)
 
 
 class Limiter:
@@ -49,6 +55,7 @@ class Limiter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.shared = shared  # None: memory only (one process)
+        self._store_errors = store_errors() if shared is not None else ()
         self.local = local if local is not None else MemoryStore()
         self.fail_closed = fail_closed
         self._probe_interval_s = probe_interval_s
@@ -98,7 +105,7 @@ class Limiter:
             assert self.shared is not None
             try:
                 verdict = await self.shared.check(checks)
-            except STORE_ERRORS as exc:
+            except self._store_errors as exc:
                 self._failed(exc)
             else:
                 self._answered()
@@ -115,7 +122,7 @@ class Limiter:
             assert self.shared is not None
             try:
                 await self.shared.settle(check, delta)
-            except STORE_ERRORS as exc:
+            except self._store_errors as exc:
                 self._failed(exc)
             else:
                 self._answered()

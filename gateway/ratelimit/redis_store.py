@@ -9,10 +9,12 @@ inject theirs. Keys are `<prefix><key>`; a check's keys share a `{hash tag}` so 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING
 
 from gateway.ratelimit.gcra import Check, Status, Verdict
+
+if TYPE_CHECKING:  # redis-py is imported only when REDIS_URL is set (gateway/store.py)
+    from redis.asyncio import Redis
 
 _NOW = """
 local eps = 0.01  -- gcra.EPSILON_MS

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
-
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING, Any
 
 from gateway.spend import Cap, Hold, Refusal
+
+if TYPE_CHECKING:  # redis-py is imported only when REDIS_URL is set (gateway/store.py)
+    from redis.asyncio import Redis
 
 KEEP_AFTER_PERIOD_S = 2 * 86400  # figures stay readable for two days after their period ends
 
