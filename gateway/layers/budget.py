@@ -22,7 +22,6 @@ import asyncio
 import logging
 import math
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -31,6 +30,7 @@ import orjson
 
 from gateway.alerts import Alerter
 from gateway.errors import BudgetExceededError, ServiceUnavailableError
+from gateway.ids import unique_hex
 from gateway.ledger import Ledger, Record
 from gateway.pricing import PriceTable, format_nanos
 from gateway.spend import Cap, Hold, MemorySpend, Refusal, SpendStore
@@ -196,7 +196,7 @@ class Budget:
     async def _reserve(self, call: ChatCall, caps: Sequence[Cap]) -> Hold:
         assert self._spend is not None
         try:
-            result = await self._spend.reserve(uuid.uuid4().hex, caps, self.worst_case(call))
+            result = await self._spend.reserve(unique_hex(), caps, self.worst_case(call))
         except Exception as exc:  # budgets fail closed: no unmetered spend while the store is down
             logger.error("budget store unreachable; refusing the call", extra={"error": type(exc).__name__})
             raise ServiceUnavailableError(
@@ -298,7 +298,7 @@ class Budget:
             self._settle_later(hold, cost or 0)
         self.ledger.add(
             Record(
-                id=uuid.uuid4().hex,
+                id=unique_hex(),
                 request_id=call.request_id,
                 timestamp_us=timestamp_us,
                 user=call.principal.user,

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import re
 
+from gateway.ids import unique_hex
 from gateway.types import Scope
 
 VALID_ID = re.compile(rb"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
 
 def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
-    """The caller's `x-request-id` when it is usable, else a new `req_<32 hex>` (random, like uuid4's hex)."""
+    """The caller's `x-request-id` when it is usable, else a new `req_<32 hex>`."""
     for name, value in headers:
         if name == b"x-request-id":
             if VALID_ID.match(value):
                 return bytes(value).decode("ascii")
             break
-    return "req_" + os.urandom(16).hex()
+    return "req_" + unique_hex()
 
 
 def request_id_of(scope: Scope) -> str:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Protocol
 
+from gateway.ids import unique_hex
 from gateway.types import JSON, ChatCall, Reply
 
 
@@ -26,7 +26,7 @@ class Provider(Protocol):
 
 
 def new_completion_id(prefix: str = "chatcmpl-") -> str:
-    return prefix + uuid.uuid4().hex[:24]
+    return prefix + unique_hex()[-24:]
 
 
 def now_s() -> int:
@@ -35,4 +35,4 @@ def now_s() -> int:
 
 def new_tool_call_id() -> str:
     """For vendors that give tool calls no id (Gemini): `call_` + 24 alphanumerics, like OpenAI's."""
-    return "call_" + uuid.uuid4().hex[:24]
+    return "call_" + unique_hex()[-24:]
