@@ -9,14 +9,14 @@ line ends. Data is kept as bytes so that a pass-through never decodes and re-enc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 DONE_FRAME = b"data: [DONE]\n\n"
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
-    """One dispatched event. `data` is the joined data lines as raw UTF-8 bytes."""
+class SSEEvent(NamedTuple):
+    """One dispatched event. `data` is the joined data lines as raw UTF-8 bytes. A named tuple: made once per
+    event of every stream, and cheaper to build than a frozen dataclass."""
 
     data: bytes
     event: str = "message"
@@ -44,6 +44,11 @@ class SSEDecoder:
         if not chunk:
             return []
         buffer = self._buffer + chunk if self._buffer else chunk
+        if buffer[-1:] != b"\r":  # a final CR may be half of a CRLF split across reads: the general path below
+            if b"\r" in buffer:
+                buffer = buffer.replace(b"\r\n", b"\n")  # Gemini's framing; the same lines, LF-terminated
+            if b"\r" not in buffer:
+                return self._lf_lines(buffer)
         events: list[SSEEvent] = []
         start = 0
         length = len(buffer)
@@ -65,6 +70,23 @@ class SSEDecoder:
                 events.append(event)
             start = nxt
         self._buffer = buffer[start:]
+        return events
+
+    def _lf_lines(self, buffer: bytes) -> list[SSEEvent]:
+        """`feed` for the usual case, LF line ends only: one split, and `data:` lines handled inline (a stream is
+        almost all `data:` lines, and this runs for every event of every stream)."""
+        lines = buffer.split(b"\n")
+        self._buffer = lines.pop()  # the unfinished last line (b"" when the buffer ended with LF)
+        events: list[SSEEvent] = []
+        for line in lines:
+            if line[:6] == b"data: ":
+                self._data.append(line[6:])
+            elif line:
+                self._line(line)
+            else:
+                event = self._dispatch()
+                if event is not None:
+                    events.append(event)
         return events
 
     def flush(self) -> list[SSEEvent]:
