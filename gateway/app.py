@@ -16,18 +16,14 @@ from dataclasses import replace
 
 import httpx
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
 
 from gateway.auth import TokenVerifier, read_public_key
 from gateway.batch import Batch
 from gateway.cache.routes import cache_health, cache_routes
 from gateway.catalog import Catalog
 from gateway.costs import Costs
-from gateway.errors import GatewayError, MethodNotAllowedError, NotFoundError, to_openai_error
 from gateway.fetch import FetchPolicy, GuardedFetcher
 from gateway.health import HealthRegistry, health_routes, redis_check
 from gateway.jwks import JWKSKeys
@@ -50,31 +46,22 @@ from gateway.ratelimit.limiter import build_limiter
 from gateway.routes import LLMRoutes
 from gateway.settings import Settings
 from gateway.store import make_redis
-from gateway.types import Layer
+from gateway.types import ASGIApp, Layer
 
 logger = logging.getLogger(__name__)
 JWKS_MAX_BYTES = 1024 * 1024  # a key set is a few KiB
 
 
-async def _http_exception(request: Request, exc: Exception) -> Response:
-    """Starlette's own 404/405 answers, in the OpenAI error shape."""
-    assert isinstance(exc, HTTPException)
-    error: GatewayError
-    if exc.status_code == 405:
-        error = MethodNotAllowedError(f"Method {request.method} is not allowed on {request.url.path}.")
-    elif exc.status_code == 404:
-        error = NotFoundError(f"No route {request.method} {request.url.path}.")
-    else:
-        error = GatewayError(str(exc.detail))
-        error.status = exc.status_code
-    status, body, headers = to_openai_error(error)
-    return Response(body, status_code=status, headers={**headers, **(exc.headers or {})})
+class GatewayApp(Starlette):
+    """Starlette without its ServerErrorMiddleware and ExceptionMiddleware: the front door (`Front`) renders every
+    error in the OpenAI shape, the router's 404/405 included, so those two layers only added a `send` wrapper
+    and a frame to every request and every streamed chunk."""
 
-
-async def _gateway_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, GatewayError)
-    status, body, headers = to_openai_error(exc)
-    return Response(body, status_code=status, headers=headers)
+    def build_middleware_stack(self) -> ASGIApp:
+        app: ASGIApp = self.router
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def cors_middleware(settings: Settings) -> list[Middleware]:
@@ -206,7 +193,7 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
     if redis is not None:
         health.add("redis", redis_check(redis), required=False, dependency=True)
 
-    app = Starlette(
+    app = GatewayApp(
         routes=[
             *routes.routes(),  # first: the router tries routes in order, and these carry the LLM calls
             *health_routes(health),
@@ -218,7 +205,6 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
         ],
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={HTTPException: _http_exception, GatewayError: _gateway_error},
     )
     app.state.settings = settings
     app.state.catalog = catalog

@@ -10,9 +10,10 @@
     body timeout        the body must arrive within BODY_READ_TIMEOUT_S (408)
     security headers    on every response
 
-One middleware instead of one per concern: each ASGI layer wraps `send` again, and every streamed chunk passed
-through all of those wrappers (bench/README.md measured ≈ 5 µs per layer per request and per chunk). The concerns
-themselves live in their own modules beside this one.
+It is also the app's error boundary: `GatewayApp` (app.py) leaves out Starlette's own error middlewares, whose
+work this does. One middleware instead of one per concern: each ASGI layer wraps `send` again, and every streamed
+chunk passed through all of those wrappers (bench/README.md measured ≈ 5 µs per layer per request and per chunk).
+The concerns themselves live in their own modules beside this one.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from __future__ import annotations
 import logging
 import time
 
+from starlette.exceptions import HTTPException
+
 from gateway.context import CURRENT, RequestRecord
 from gateway.errors import INTERNAL_ERROR, GatewayError
 from gateway.metrics import Metrics
 from gateway.middleware.access_log import AccessLog
 from gateway.middleware.auth import Authenticator
 from gateway.middleware.body_timeout import BODILESS, timed_receive
-from gateway.middleware.errors import send_error
+from gateway.middleware.errors import from_http_exception, send_error
 from gateway.middleware.ratelimit import HTTPRateLimit
 from gateway.middleware.request_id import request_id_from
 from gateway.middleware.security_headers import Header, check_header_limits, security_headers
@@ -103,6 +106,8 @@ class Front:
                 if headers_at is not None:
                     raise
                 await send_error(front_send, exc)
+            except HTTPException as exc:  # the router's 404 and 405
+                await send_error(front_send, from_http_exception(exc, scope))
             except Exception:
                 logger.exception("unhandled error", extra={"request_id": request_id})
                 if headers_at is not None:
