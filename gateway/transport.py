@@ -1,20 +1,112 @@
-"""The one factory for upstream HTTP transports (`UPSTREAM_TRANSPORT=aiohttp|httpx`).
+"""Upstream HTTP for the providers: the transport factory (`UPSTREAM_TRANSPORT=aiohttp|httpx`) and `Upstream`,
+which hands each request straight to its transport.
 
-httpx is the client API everywhere; the bytes go through aiohttp by default because httpx's own transport is
-several times slower under load (issue 2's measurements). Pool limits must be given to the transport itself:
-`httpx.AsyncClient(limits=...)` is ignored once a transport is passed.
+httpx is the API everywhere: `httpx.Request` and `httpx.Response`, httpx's exceptions, and any
+`httpx.AsyncBaseTransport` (tests inject `httpx.MockTransport` or pytest-httpx's patched transport). The bytes
+go through `gateway/aiohttp_transport.py` by default. `Upstream` skips `httpx.AsyncClient.send` (auth flow,
+redirect loop, cookie jar, event hooks, a header merge per call), which cost more CPU per call than it does
+for a provider: the URL is parsed and the fixed headers are encoded once (bench/upstream_call.py).
 
-Neither layer keeps cookies: one gateway serves many callers, so a cookie an upstream set during one caller's
-call must never ride along on another's, and skipping the jars saves CPU on every call (bench/README.md).
+Nothing here keeps cookies: one gateway serves many callers, so a cookie an upstream set during one caller's
+call must never ride along on another's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 KEEPALIVE_EXPIRY_S = 30.0
+# what `httpx.AsyncClient` sends unless told otherwise, so upstreams see the same request as through a client;
+# `accept-encoding` names the decoders httpx always has (it decodes the answers, aiohttp does not)
+CLIENT_HEADERS = {
+    "accept": "*/*",
+    "accept-encoding": "gzip, deflate",
+    "connection": "keep-alive",
+    "user-agent": f"python-httpx/{httpx.__version__}",
+}
+
+
+def make_transport(kind: str, *, max_connections: int) -> httpx.AsyncBaseTransport:
+    """One provider's connection pool: aiohttp (the default) or httpx's own transport."""
+    if kind == "aiohttp":
+        from gateway.aiohttp_transport import AiohttpTransport  # aiohttp is heavy: only when asked for
+
+        return AiohttpTransport(max_connections=max_connections, keepalive_expiry_s=KEEPALIVE_EXPIRY_S)
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
+    )
+    return httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+
+
+def timeouts(
+    *, timeout_s: float, connect_timeout_s: float, first_byte_timeout_s: float | None
+) -> dict[str, float | None]:
+    """The `timeout` extension httpx transports read. `providers/http.py` enforces the total deadline; the read
+    timeout bounds the wait for the first byte and any silence between bytes: `first_byte_timeout_s` when set,
+    else the total."""
+    read = min(first_byte_timeout_s, timeout_s) if first_byte_timeout_s else timeout_s
+    return httpx.Timeout(timeout_s, connect=connect_timeout_s, read=read, pool=connect_timeout_s).as_dict()
+
+
+def fixed_headers(headers: Mapping[str, str]) -> httpx.Headers:
+    """A provider's fixed headers (key, version, content type) over httpx's client defaults, encoded once."""
+    return httpx.Headers({**CLIENT_HEADERS, **headers})
+
+
+class Upstream:
+    """One provider's way out: a transport and its timeouts.
+
+    `send` builds the `httpx.Request` from a parsed URL, `fixed_headers`, the request id (sent as `x-request-id`)
+    and the body's bytes, sets `Host` and `Content-Length` itself, and calls the transport. The response is
+    streaming: read or iterate it, then `aclose` it.
+    """
+
+    __slots__ = ("_extensions", "transport")
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        *,
+        timeout_s: float,
+        connect_timeout_s: float,
+        first_byte_timeout_s: float | None = None,
+    ) -> None:
+        self.transport = transport
+        limits = timeouts(
+            timeout_s=timeout_s, connect_timeout_s=connect_timeout_s, first_byte_timeout_s=first_byte_timeout_s
+        )
+        self._extensions = {"timeout": limits}
+
+    async def send(
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: httpx.Headers,
+        content: bytes | None = None,
+        *,
+        request_id: str | None = None,
+    ) -> httpx.Response:
+        headers = httpx.Headers(headers)  # a copy: the fixed ones are shared by every call
+        headers["host"] = url.netloc.decode("ascii")
+        if request_id is not None:
+            headers["x-request-id"] = request_id
+        if content is not None:
+            headers["content-length"] = str(len(content))
+        request = httpx.Request(
+            method, url, headers=headers, stream=httpx.ByteStream(content or b""), extensions=self._extensions
+        )
+        request.read()  # the body is bytes already: this only makes `request.content` available
+        response = await self.transport.handle_async_request(request)
+        response.request = request
+        return response
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
 
 
 class _NoCookies(httpx.Cookies):
@@ -31,7 +123,8 @@ NO_COOKIES = _NoCookies()
 
 
 class GatewayClient(httpx.AsyncClient):
-    """`httpx.AsyncClient` without a cookie jar (httpx parses every answer's headers for cookies otherwise)."""
+    """`httpx.AsyncClient` without a cookie jar, for code that wants the whole client API over a gateway transport
+    (bench/thin_proxy.py's floor, which the gateway is measured against); providers use `Upstream`."""
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -42,30 +135,6 @@ class GatewayClient(httpx.AsyncClient):
         raise TypeError("the gateway's upstream clients keep no cookies")
 
 
-def make_transport(kind: str, *, max_connections: int) -> httpx.AsyncBaseTransport:
-    limits = httpx.Limits(
-        max_connections=max_connections,
-        max_keepalive_connections=max_connections,
-        keepalive_expiry=KEEPALIVE_EXPIRY_S,
-    )
-    if kind == "aiohttp":
-        import aiohttp  # imported here: aiohttp is heavy and the httpx path needs none
-        from httpx_aiohttp import AiohttpTransport
-
-        transport = AiohttpTransport(limits=limits, trust_env=False)
-        ssl_context = transport.ssl_context
-
-        def session() -> aiohttp.ClientSession:  # called once, at the first request (inside the event loop)
-            connector = aiohttp.TCPConnector(
-                limit=max_connections, keepalive_timeout=KEEPALIVE_EXPIRY_S, ssl=ssl_context
-            )
-            return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
-
-        transport.client = session
-        return transport
-    return httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
-
-
 def make_client(
     transport: httpx.AsyncBaseTransport,
     *,
@@ -73,8 +142,8 @@ def make_client(
     connect_timeout_s: float,
     first_byte_timeout_s: float | None = None,
 ) -> httpx.AsyncClient:
-    """A client for one provider. `providers/http.py` enforces the total deadline; the read timeout bounds the wait
-    for the first byte (and any silence between bytes): `first_byte_timeout_s` when set, else the total."""
-    read = min(first_byte_timeout_s, timeout_s) if first_byte_timeout_s else timeout_s
-    timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s, read=read, pool=connect_timeout_s)
+    limits = timeouts(
+        timeout_s=timeout_s, connect_timeout_s=connect_timeout_s, first_byte_timeout_s=first_byte_timeout_s
+    )
+    timeout = httpx.Timeout(**limits)
     return GatewayClient(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)

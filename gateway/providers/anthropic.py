@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote
 
-import httpx
-
 from gateway.catalog import Catalog
 from gateway.errors import InvalidRequestError, UpstreamError
 from gateway.providers.base import new_completion_id, now_s
 from gateway.providers.http import SSEStream, open_stream, parse_json_answer, post_json, translate_with
 from gateway.settings import Settings
+from gateway.transport import Upstream, fixed_headers
 from gateway.types import JSON, ChatCall, Reply
 from translators.anthropic import errors, request, response, stream
 from translators.errors import TranslationError, VendorError
@@ -40,14 +39,16 @@ class AnthropicProvider:
         *,
         api_key: str,
         base_url: str,
-        client: httpx.AsyncClient,
+        client: Upstream,
         timeout_s: float,
         max_output_tokens: Mapping[str, int],
     ) -> None:
         base = base_url.rstrip("/")
         self._messages_url = base + "/v1/messages"
         self._models_url = base + "/v1/models"
-        self._headers = {"x-api-key": api_key, "anthropic-version": API_VERSION, "content-type": "application/json"}
+        self._headers = fixed_headers(
+            {"x-api-key": api_key, "anthropic-version": API_VERSION, "content-type": "application/json"}
+        )
         self._client = client
         self._timeout_s = timeout_s
         # longest known id first, so a dated id (claude-sonnet-4-5-20250929) finds its family's limit
@@ -55,7 +56,7 @@ class AnthropicProvider:
         self._defaults: dict[str, int] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: httpx.AsyncClient) -> AnthropicProvider:
+    def from_settings(cls, settings: Settings, client: Upstream) -> AnthropicProvider:
         """The registry's factory: key, base URL and timeout from settings, output limits from the catalog."""
         return cls(
             api_key=settings.anthropic_api_key or "",
@@ -84,14 +85,14 @@ class AnthropicProvider:
         except TranslationError as exc:
             raise InvalidRequestError.from_translation(exc) from None
         headers = {"x-gateway-adjusted": ",".join(adjusted)} if adjusted else {}
-        upstream_headers = {**self._headers, "x-request-id": call.request_id}  # the id travels upstream
         if call.stream:
             body["stream"] = True
             upstream = await open_stream(
                 self._client,
                 self._messages_url,
                 provider=self.name,
-                headers=upstream_headers,
+                headers=self._headers,
+                request_id=call.request_id,  # the id travels upstream
                 body=body,
                 parse_error=errors.parse_error,
                 timeout_s=self._timeout_s,
@@ -105,7 +106,8 @@ class AnthropicProvider:
             self._client,
             self._messages_url,
             provider=self.name,
-            headers=upstream_headers,
+            headers=self._headers,
+            request_id=call.request_id,
             body=body,
             parse_error=errors.parse_error,
             timeout_s=self._timeout_s,

@@ -19,13 +19,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from gateway.errors import InvalidRequestError, UpstreamError
 from gateway.fetch import FetchError, FetchPolicy, GuardedFetcher
 from gateway.providers.base import new_completion_id, new_tool_call_id, now_s
 from gateway.providers.http import SSEStream, open_stream, parse_json_answer, post_json, translate_with
 from gateway.settings import Settings
+from gateway.transport import Upstream, fixed_headers
 from gateway.types import JSON, ChatCall, Reply
 from translators.errors import TranslationError, VendorError
 from translators.gemini import embeddings, errors, request, response, stream
@@ -47,18 +46,18 @@ class GoogleProvider:
         *,
         api_key: str,
         base_url: str,
-        client: httpx.AsyncClient,
+        client: Upstream,
         timeout_s: float,
         fetcher: GuardedFetcher,
     ) -> None:
         self._base = base_url.rstrip("/") + "/v1beta/"
-        self._headers = {"x-goog-api-key": api_key, "content-type": "application/json"}
+        self._headers = fixed_headers({"x-goog-api-key": api_key, "content-type": "application/json"})
         self._client = client
         self._timeout_s = timeout_s
         self._fetcher = fetcher
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: httpx.AsyncClient) -> GoogleProvider:
+    def from_settings(cls, settings: Settings, client: Upstream) -> GoogleProvider:
         """The registry's factory: key, base URL and timeout from settings; image fetching per FETCH_* settings."""
         return cls(
             api_key=settings.google_api_key or "",
@@ -80,7 +79,8 @@ class GoogleProvider:
             self._client,
             url,
             provider=self.name,
-            headers={**self._headers, "x-request-id": request_id},  # the id travels upstream
+            headers=self._headers,
+            request_id=request_id,  # the id travels upstream
             body=body,
             parse_error=errors.parse_error,
             timeout_s=self._timeout_s,
@@ -107,7 +107,8 @@ class GoogleProvider:
                 self._client,
                 self._url(model, "streamGenerateContent") + "?alt=sse",
                 provider=self.name,
-                headers={**self._headers, "x-request-id": call.request_id},
+                headers=self._headers,
+                request_id=call.request_id,
                 body=body,
                 parse_error=errors.parse_error,
                 timeout_s=self._timeout_s,

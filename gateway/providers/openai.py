@@ -7,10 +7,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from gateway.errors import UpstreamError
 from gateway.providers.http import SSEStream, open_stream, parse_json_answer, post_json
+from gateway.transport import Upstream, fixed_headers
 from gateway.types import JSON, ChatCall, Chunk, Reply
 from translators.errors import VendorError
 from translators.openai import errors, request, response, stream
@@ -26,25 +25,25 @@ def _parse_error(status: int, body: Any, headers: Mapping[str, str]) -> VendorEr
 class OpenAIProvider:
     name = "openai"
 
-    def __init__(self, *, api_key: str, base_url: str, client: httpx.AsyncClient, timeout_s: float) -> None:
+    def __init__(self, *, api_key: str, base_url: str, client: Upstream, timeout_s: float) -> None:
         base = base_url.rstrip("/")
         self._urls = {kind: base + path for kind, path in PATHS.items()}
         self._models_url = base + "/models"
-        self._headers = {"authorization": f"Bearer {api_key}", "content-type": "application/json"}
+        self._headers = fixed_headers({"authorization": f"Bearer {api_key}", "content-type": "application/json"})
         self._client = client
         self._timeout_s = timeout_s
 
     async def send(self, call: ChatCall) -> Reply:
         streaming = call.stream and call.kind != "embedding"
         body = request.build_request(call.body, model=call.target.model, force_usage=streaming)
-        headers = {**self._headers, "x-request-id": call.request_id}
         url = self._urls[call.kind]
         if streaming:
             upstream = await open_stream(
                 self._client,
                 url,
                 provider=self.name,
-                headers=headers,
+                headers=self._headers,
+                request_id=call.request_id,
                 body=body,
                 parse_error=_parse_error,
                 timeout_s=self._timeout_s,
@@ -62,7 +61,8 @@ class OpenAIProvider:
             self._client,
             url,
             provider=self.name,
-            headers=headers,
+            headers=self._headers,
+            request_id=call.request_id,
             body=body,
             parse_error=_parse_error,
             timeout_s=self._timeout_s,

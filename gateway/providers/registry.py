@@ -1,4 +1,4 @@
-"""The one table of providers: name -> a factory that builds it from settings and its shared httpx client.
+"""The one table of providers: name -> a factory that builds it from settings and its `Upstream` (transport + timeouts).
 
 Adding a vendor is one entry here plus its `providers/<vendor>.py` and `translators/<vendor>/`.
 """
@@ -18,9 +18,9 @@ from gateway.providers.google import GoogleProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
 from gateway.settings import Deployment, Settings
-from gateway.transport import make_client, make_transport
+from gateway.transport import Upstream, make_transport
 
-Factory = Callable[[Settings, httpx.AsyncClient], Provider]
+Factory = Callable[[Settings, Upstream], Provider]
 
 HTTP_PROVIDERS: dict[str, Factory] = {
     "openai": lambda s, client: OpenAIProvider(
@@ -34,7 +34,7 @@ HTTP_PROVIDERS: dict[str, Factory] = {
 def build_providers(
     settings: Settings, *, upstream_transport: httpx.AsyncBaseTransport | None = None
 ) -> dict[str, Provider]:
-    """The configured providers, each with its own pooled client (one per provider, created here, closed by
+    """The configured providers, each with its own connection pool (one per provider, created here, closed by
     `Provider.aclose`). `upstream_transport` replaces the real transport in tests."""
     providers: dict[str, Provider] = {}
 
@@ -42,13 +42,13 @@ def build_providers(
         transport = upstream_transport or make_transport(
             settings.upstream_transport, max_connections=settings.upstream_max_connections
         )
-        client = make_client(
+        upstream = Upstream(
             transport,
             timeout_s=provider_settings.upstream_timeout_s,
             connect_timeout_s=provider_settings.upstream_connect_timeout_s,
             first_byte_timeout_s=provider_settings.upstream_first_byte_timeout_s,
         )
-        return factory(provider_settings, client)
+        return factory(provider_settings, upstream)
 
     for name, factory in HTTP_PROVIDERS.items():
         own = with_provider_timeouts(settings, name)

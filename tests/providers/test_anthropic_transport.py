@@ -12,6 +12,7 @@ from pytest_httpx import HTTPXMock, IteratorStream
 
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.settings import Settings
+from gateway.transport import Upstream
 from tests.conftest import ANTHROPIC_BASE, make_settings
 from tests.translators.anthropic_golden import load, raw
 
@@ -235,7 +236,9 @@ async def test_list_models_follows_pages(httpx_mock: HTTPXMock, settings: Settin
     httpx_mock.add_response(
         url=f"{ANTHROPIC_BASE}/v1/models?limit=1000&after_id=claude-a", json=page("claude-b", False)
     )
-    provider = AnthropicProvider.from_settings(settings, httpx.AsyncClient())
+    provider = AnthropicProvider.from_settings(
+        settings, Upstream(httpx.AsyncHTTPTransport(), timeout_s=30, connect_timeout_s=10)
+    )
     try:
         models = await provider.list_models()
     finally:
