@@ -104,13 +104,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             headers=response.raw_headers,
             stream=AiohttpStream(response),
             request=request,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode("latin-1")},
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": _reason(response.reason)},
         )
 
     async def aclose(self) -> None:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+def _reason(reason: str | None) -> bytes:
+    """The status line's reason as it came: aiohttp decodes it as UTF-8 with surrogateescape."""
+    return (reason or "").encode("utf-8", "surrogateescape")
 
 
 class AiohttpStream(httpx.AsyncByteStream):

@@ -147,6 +147,7 @@ async def test_transport_sends_what_an_httpx_client_sends(server: RawServer, kin
     finally:
         await up.aclose()
     assert (response.status_code, body) == (200, ANSWER)
+    assert (response.http_version, response.reason_phrase) == ("HTTP/1.1", "OK")
     assert response.headers["content-type"] == "application/json"
     seen = server.requests[0]
     assert (seen.method, seen.path, seen.body) == ("POST", "/json", b'{"model":"gpt-4o"}')
