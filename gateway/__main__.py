@@ -8,6 +8,7 @@ SHUTDOWN_GRACE_S) and exits 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -68,6 +69,20 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def raise_open_files_limit() -> None:
+    """Every open stream holds two sockets (caller and upstream); a soft limit of 1,024 open files, common by
+    default, would refuse the 500th concurrent stream. Raise the soft limit to the hard one (no privilege needed)."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     env = environment(args.env_file)
@@ -83,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.stderr.write(f"llm-gateway: {exc}\n")
         raise SystemExit(2) from None
     configure_from(settings)
+    raise_open_files_limit()
     if settings.auth_disabled:
         sys.stderr.write(
             "llm-gateway: WARNING AUTH_DISABLED=true: every caller is an admin. Never do this in production.\n"

@@ -125,7 +125,7 @@ class Settings:
     upstream_timeout_s: float = 600.0
     upstream_connect_timeout_s: float = 10.0
     upstream_first_byte_timeout_s: float | None = None  # unset: the total timeout bounds the first byte too
-    upstream_max_connections: int = 512
+    upstream_max_connections: int = 2048  # per provider: 1,000 concurrent slow streams must not queue (bench)
     failover_enabled: bool = True
     # failover, retries and circuit breakers (gateway/layers/failover.py), batch (gateway/batch.py)
     retry_max_attempts: int = 3  # attempts per model, the first included; 1 = no retries

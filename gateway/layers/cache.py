@@ -19,9 +19,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
-from redis.asyncio import Redis
 
 from gateway.cache.entry import Entry
 from gateway.cache.hybrid import TieredCache
@@ -33,6 +33,9 @@ from gateway.cache.replay import Assembler, ReplayStream, replay_chunks
 from gateway.settings import Settings
 from gateway.streams import Outcome, TappedStream
 from gateway.types import JSON, ChatCall, Chunk, Handler, Reply
+
+if TYPE_CHECKING:  # redis-py is imported only when REDIS_URL is set (idle RSS, bench/README.md)
+    from redis.asyncio import Redis
 
 logger = logging.getLogger(__name__)
 
