@@ -33,6 +33,7 @@ from gateway.layers.failover import Failover, breakers_from
 from gateway.layers.metrics import LLMMetrics, UpstreamTimer
 from gateway.layers.provider_quota import ProviderQuota
 from gateway.layers.ratelimit import RateLimit
+from gateway.log import flush_lines
 from gateway.metrics import Metrics
 from gateway.middleware.auth import Authenticator
 from gateway.middleware.front import Front
@@ -193,6 +194,7 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
             providers.clear()
             if redis is not None:
                 await redis.aclose()
+            flush_lines()  # the last access lines
 
     health.add("providers", routes.providers_health)
     if redis is not None:

@@ -43,7 +43,9 @@ CREATE TABLE IF NOT EXISTS ledger (
 );
 CREATE INDEX IF NOT EXISTS ledger_time ON ledger (ts_us, id);
 CREATE INDEX IF NOT EXISTS ledger_user_time ON ledger (user, ts_us);
-CREATE INDEX IF NOT EXISTS ledger_model_time ON ledger (model, ts_us);
+-- no (model, ts_us) index: it cost 4 µs per row written (a third of an insert), and a model filter reads the
+-- time index instead; ledgers made before it was dropped lose it here
+DROP INDEX IF EXISTS ledger_model_time;
 CREATE INDEX IF NOT EXISTS ledger_request ON ledger (request_id);
 """
 INSERT = f"INSERT OR IGNORE INTO ledger ({COLUMNS}) VALUES ({', '.join('?' * 15)})"
