@@ -24,6 +24,7 @@ from run import BENCH, JWT_SECRET, NGINX_CONF, Bench, say
 
 CELLS = {  # wrk script, unique bodies, upstream prefix, connections
     "chat": ("chat.lua", True, "json", 64),
+    "chat-c1": ("chat.lua", True, "json", 1),
     "hit": ("chat.lua", False, "json", 64),
     "stream": ("chat_stream.lua", True, "sse", 16),
 }

@@ -17,8 +17,10 @@ from typing import Any, Protocol
 
 from gateway.types import JSON
 
-FLUSH_INTERVAL_S = 1.0  # the most a crash can lose; documented in the README
-MAX_BATCH = 500  # a full batch is written at once, before the interval ends
+FLUSH_INTERVAL_S = 0.25  # the most a crash can lose; documented in the README
+# A full batch is written at once, before the interval ends. Small batches keep each write short: the writer
+# thread shares the gateway's core, and a 500-row batch (~5 ms of SQLite) showed up in the c=1 p99 latency.
+MAX_BATCH = 100
 
 
 @dataclass(frozen=True, slots=True)

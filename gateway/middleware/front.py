@@ -85,7 +85,8 @@ class Front:
                 status = message["status"]
                 headers_at = time.perf_counter()
                 headers = [*message.get("headers", ()), *own_headers]
-                if limit_headers and not any(name.lower() == LIMIT_HEADER for name, _ in headers):
+                # the LLM limit's trio, when set, wins (names are lower-case: ours, and Starlette's Response)
+                if limit_headers and not any(name == LIMIT_HEADER for name, _ in headers):
                     headers += limit_headers
                 message["headers"] = headers
             await send(message)
