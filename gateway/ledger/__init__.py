@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from gateway.types import JSON
 
@@ -23,9 +23,9 @@ FLUSH_INTERVAL_S = 0.25  # the most a crash can lose; documented in the README
 MAX_BATCH = 100
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One LLM call. `cost` is in nano-units of `currency`; None means the model has no price (`unpriced`)."""
+class Record(NamedTuple):
+    """One LLM call. `cost` is in nano-units of `currency`; None means the model has no price (`unpriced`).
+    A named tuple: one is made for every call, and it is the row both backends store, as it is."""
 
     id: str
     request_id: str
@@ -44,15 +44,17 @@ class Record:
     status: str  # ok | client_closed | error
 
     def as_row(self) -> tuple[Any, ...]:
-        """The fields in declaration order: what both backends store (SQLite columns, Redis JSON arrays)."""
-        return tuple(getattr(self, name) for name in RECORD_FIELDS)
+        """The fields in declaration order: what both backends store (SQLite columns, Redis JSON arrays). A plain
+        tuple: orjson does not serialise tuple subclasses."""
+        return tuple(self)
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Record:
         """The inverse of `as_row` (SQLite returns `cache_hit` as 0/1)."""
-        values = dict(zip(RECORD_FIELDS, row, strict=True))
-        values["cache_hit"] = bool(values["cache_hit"])
-        return cls(**values)
+        if len(row) != len(RECORD_FIELDS):
+            raise ValueError(f"a ledger row has {len(RECORD_FIELDS)} fields, not {len(row)}")
+        record = cls._make(row)
+        return record._replace(cache_hit=bool(record.cache_hit))
 
     def as_json(self) -> JSON:
         """The CONTRACT §10 history shape (`cost` in currency units, `unpriced` added)."""
@@ -76,7 +78,7 @@ class Record:
         }
 
 
-RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Record))
+RECORD_FIELDS: tuple[str, ...] = Record._fields
 
 
 def iso(timestamp_us: int) -> str:
