@@ -127,7 +127,7 @@ async def read_json_body(scope: Scope, receive: Receive, limit: int) -> JSON:
     return body
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LLMRequest:
     """What an LLM endpoint needs of its HTTP request, read once by `LLMEndpoint`."""
 
