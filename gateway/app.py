@@ -36,7 +36,7 @@ from gateway.layers.ratelimit import RateLimit
 from gateway.log import flush_lines
 from gateway.metrics import Metrics
 from gateway.middleware.auth import Authenticator
-from gateway.middleware.front import Front
+from gateway.middleware.front import FrontMiddleware
 from gateway.middleware.ratelimit import HTTPRateLimit
 from gateway.monitoring import SummaryLogger, metrics_routes
 from gateway.openapi import openapi_route
@@ -55,9 +55,9 @@ JWKS_MAX_BYTES = 1024 * 1024  # a key set is a few KiB
 
 
 class GatewayApp(Starlette):
-    """Starlette without its ServerErrorMiddleware and ExceptionMiddleware: the front door (`Front`) renders every
-    error in the OpenAI shape, the router's 404/405 included, so those two layers only added a `send` wrapper
-    and a frame to every request and every streamed chunk."""
+    """Starlette without its ServerErrorMiddleware and ExceptionMiddleware: the front door (`FrontMiddleware`)
+    renders every error in the OpenAI shape, the router's 404/405 included, so those two layers only added a
+    `send` wrapper and a frame to every request and every streamed chunk."""
 
     def build_middleware_stack(self) -> ASGIApp:
         app: ASGIApp = self.router
@@ -159,7 +159,7 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
     middleware = [
         *cors_middleware(settings),  # outermost: its headers reach every answer, 401s and 429s included
         Middleware(
-            Front,  # request id, header limits, access log + HTTP metrics, errors, auth, rate limit, body timeout
+            FrontMiddleware,  # request id, header limits, access log + metrics, errors, auth, rate limit, body timeout
             metrics=metrics,
             authenticator=Authenticator(verifier),
             rate_limit=HTTPRateLimit(  # per user, or per client IP when there is none

@@ -39,7 +39,7 @@ logger = logging.getLogger("gateway.middleware.errors")
 LIMIT_HEADER = b"x-ratelimit-limit-requests"
 
 
-class Front:
+class FrontMiddleware:
     def __init__(
         self,
         app: ASGIApp,
