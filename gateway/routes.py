@@ -164,7 +164,7 @@ class LLMEndpoint:
         )
         reply, include_usage = await self._handle(request)
         if reply.stream is not None:
-            await respond(reply, include_usage=include_usage)(scope, receive, send)
+            await stream_response(reply, reply.stream, include_usage=include_usage)(scope, receive, send)
             return
         raw = reply.raw if reply.raw is not None else orjson.dumps(reply.body)
         headers = [JSON_CONTENT_TYPE, (b"content-length", b"%d" % len(raw)), *encode_headers(reply_headers(reply))]
@@ -473,19 +473,15 @@ def reply_headers(reply: Reply) -> dict[str, str]:
     return {"x-gateway-provider": reply.target.provider, "x-gateway-cache": "bypass", **reply.headers}
 
 
-def respond(reply: Reply, *, include_usage: bool = False) -> Response:
-    headers = reply_headers(reply)
-    if reply.stream is not None:
-        stream = reply.stream
-        # the background task closes the upstream even if the client left before the first frame was written
-        return StreamingResponse(
-            sse_frames(stream, include_usage=include_usage),
-            media_type="text/event-stream",
-            headers={**SSE_HEADERS, **headers},
-            background=BackgroundTask(stream.aclose),
-        )
-    raw = reply.raw if reply.raw is not None else orjson.dumps(reply.body)
-    return Response(raw, media_type=JSON_TYPE, headers=headers)
+def stream_response(reply: Reply, stream: ChunkStream, *, include_usage: bool) -> StreamingResponse:
+    """A streamed reply as SSE. Starlette's StreamingResponse watches for the caller leaving (and cancels the
+    upstream then); the background task closes the upstream even if the caller left before the first frame."""
+    return StreamingResponse(
+        sse_frames(stream, include_usage=include_usage),
+        media_type="text/event-stream",
+        headers={**SSE_HEADERS, **reply_headers(reply)},
+        background=BackgroundTask(stream.aclose),
+    )
 
 
 async def sse_frames(stream: ChunkStream, *, include_usage: bool) -> AsyncIterator[bytes]:
