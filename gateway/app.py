@@ -10,7 +10,6 @@ Nothing does I/O at import: provider clients are created when the app starts and
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -179,10 +178,6 @@ def build_app(settings: Settings, *, upstream_transport: httpx.AsyncBaseTranspor
         providers.update(build_providers(settings, upstream_transport=upstream_transport))
         for step in on_startup:
             await step()
-        # What start-up made (modules, models, catalog, clients) lives as long as the process: move it out of the
-        # garbage collector's generations, so collections made while serving no longer walk it each time.
-        gc.collect()
-        gc.freeze()
         logger.info("gateway ready", extra={"providers": sorted(providers)})
         try:
             yield
