@@ -157,3 +157,55 @@ async def test_log_request_id_travels_to_logs_upstream_and_response(
     assert (entry["provider"], entry["model"], entry["cache"]) == ("openai", "gpt-4o-mini", "bypass")
     assert (entry["prompt_tokens"], entry["completion_tokens"], entry["tokens"]) == (11, 3, 14)
     assert isinstance(entry["latency_ms"], float) and entry["level"] == "info"
+
+
+def test_direct_access_line_matches_the_logging_path_and_is_buffered(capsys: pytest.CaptureFixture[str]) -> None:
+    """`info_line` writes what `logger.info(..., extra=...)` would (same JSON, same redaction), buffered inside an
+    event loop and flushed by `flush_lines` (the lifespan calls it at shutdown)."""
+    import asyncio
+
+    from gateway.log import flush_lines, info_line
+
+    configure_logging(fmt="json", level="info", secrets=[OPENAI_KEY])
+    logger = logging.getLogger("gateway.access")
+    fields = {"request_id": "req_1", "user": f"Bearer {OPENAI_KEY}", "status": 200, "cost": "0.5", "ttft_ms": None}
+    logger.info("POST /v1/chat/completions 200", extra=fields)
+    via_logging = json.loads(capsys.readouterr().out)
+
+    async def in_loop() -> str:
+        info_line(logger, "POST /v1/chat/completions 200", fields)
+        written = capsys.readouterr().out  # still buffered
+        flush_lines()
+        return written
+
+    assert asyncio.run(in_loop()) == ""
+    direct = json.loads(capsys.readouterr().out)
+    via_logging.pop("time")
+    direct.pop("time")
+    assert direct == via_logging
+    assert OPENAI_KEY not in json.dumps(direct)
+
+
+def test_buffered_lines_go_out_in_whole_lines_of_at_most_pipe_buf(tmp_path: Path) -> None:
+    """Several workers may share one stdout pipe: each write is whole lines, at most PIPE_BUF bytes (atomic)."""
+    from gateway.log import PIPE_BUF, JSONFormatter, LineBuffer
+
+    writes: list[str] = []
+
+    class Recorder:
+        def write(self, text: str) -> None:
+            writes.append(text)
+
+        def flush(self) -> None:
+            pass
+
+    handler = logging.StreamHandler(Recorder())  # type: ignore[arg-type]
+    handler.setFormatter(JSONFormatter())
+    buffer = LineBuffer(handler)
+    lines = [b"x" * 300 + str(i).encode() for i in range(100)]
+    for line in lines:
+        buffer._lines.append(line)
+    buffer.flush()
+    assert len(writes) > 1
+    assert all(len(w.encode()) <= PIPE_BUF and w.endswith("\n") for w in writes)
+    assert "".join(writes).splitlines() == [line.decode() for line in lines]

@@ -127,3 +127,19 @@ def test_sigterm_finishes_in_flight_stream_and_exits_zero(tmp_path: Path) -> Non
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_open_files_soft_limit_is_raised_to_the_hard_one() -> None:
+    """Each open stream holds two sockets: the server raises its soft RLIMIT_NOFILE as far as it may."""
+    import resource
+
+    from gateway.__main__ import raise_open_files_limit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+        raise_open_files_limit()
+        raised, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        assert raised == (hard if hard != resource.RLIM_INFINITY else max(1024, 65536))
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
