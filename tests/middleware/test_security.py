@@ -64,6 +64,11 @@ async def test_cors_preflight_only_for_configured_origins() -> None:
         assert "access-control-allow-credentials" not in allowed.headers
         refused = await c.options("/v1/chat/completions", headers={**preflight, "origin": "https://evil.example"})
         assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
+        # CORS is outermost: a browser can read the gateway's own refusals (401 here) too
+        denied = await c.post("/v1/chat/completions", json=CHAT, headers={"origin": "https://app.example"})
+        assert denied.status_code == 401
+        assert denied.headers["access-control-allow-origin"] == "https://app.example"
+        assert denied.headers["x-request-id"].startswith("req_")
     async for c in client_for(make_settings()):  # no CORS_ORIGINS: no CORS headers at all
         response = await c.get("/api/health", headers={"origin": "https://app.example"})
         assert "access-control-allow-origin" not in response.headers
