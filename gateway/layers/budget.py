@@ -35,7 +35,7 @@ from gateway.ledger import Ledger, Record
 from gateway.pricing import PriceTable, format_nanos
 from gateway.spend import Cap, Hold, MemorySpend, Refusal, SpendStore
 from gateway.spend.periods import PeriodClock, Periods
-from gateway.streams import Outcome, TappedStream, usage_of
+from gateway.streams import Outcome, tap, usage_of
 from gateway.types import JSON, ChatCall, Chunk, Handler, Reply, Target
 from gateway.usage import Usage, usage_from, usage_of_body
 
@@ -277,7 +277,7 @@ class Budget:
         if reply.stream is None:
             meter.whole_answer()
         else:
-            reply.stream = TappedStream(reply.stream, on_chunk=meter.on_chunk, on_end=meter.on_end)
+            reply.stream = tap(reply.stream, on_chunk=meter.on_chunk, on_end=meter.on_end)
         return reply
 
     def finish(

@@ -31,7 +31,7 @@ from gateway.cache.policy import deterministic, parse_cache_control, storable
 from gateway.cache.redis_store import RedisStore
 from gateway.cache.replay import Assembler, ReplayStream, replay_chunks
 from gateway.settings import Settings
-from gateway.streams import Outcome, TappedStream
+from gateway.streams import Outcome, TappedStream, tap
 from gateway.types import JSON, ChatCall, Chunk, Handler, Reply
 
 if TYPE_CHECKING:  # redis-py is imported only when REDIS_URL is set (idle RSS, bench/README.md)
@@ -230,7 +230,7 @@ class Cache:
             if leader is not None:
                 self._settle(key, leader, entry)
 
-        return TappedStream(reply.stream, on_chunk=on_chunk, on_end=on_end)
+        return tap(reply.stream, on_chunk=on_chunk, on_end=on_end)
 
     async def report(self) -> JSON:
         """The `GET /api/llm/cache/stats` body (CONTRACT §10)."""

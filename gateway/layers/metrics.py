@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from gateway.context import CURRENT, RequestRecord
 from gateway.errors import GatewayError
 from gateway.metrics import NONE, Metrics
-from gateway.streams import Outcome, TappedStream, usage_of
+from gateway.streams import Outcome, TappedStream, tap, usage_of
 from gateway.types import ChatCall, Chunk, Handler, Reply, Target
 from gateway.usage import Usage, usage_from, usage_of_body
 
@@ -176,7 +176,7 @@ class _StreamWatch:
 
     def wrap(self) -> TappedStream:
         assert self._reply.stream is not None
-        return TappedStream(self._reply.stream, on_chunk=self._on_chunk, on_end=self._on_end)
+        return tap(self._reply.stream, on_chunk=self._on_chunk, on_end=self._on_end)
 
     def _on_chunk(self, chunk: Chunk) -> None:
         data = chunk.data

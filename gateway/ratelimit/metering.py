@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from gateway.ratelimit.gcra import Check
 from gateway.ratelimit.limiter import Limiter
-from gateway.streams import Outcome, TappedStream, usage_of
+from gateway.streams import Outcome, TappedStream, tap, usage_of
 from gateway.types import Chunk, ChunkStream, Reply
 from gateway.usage import usage_from, usage_of_body
 
@@ -57,7 +57,7 @@ class Meter:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
-        return TappedStream(stream, on_chunk=on_chunk, on_end=on_end)
+        return tap(stream, on_chunk=on_chunk, on_end=on_end)
 
     async def drain(self) -> None:
         """Wait for pending settles (shutdown, tests)."""
