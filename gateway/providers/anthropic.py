@@ -14,7 +14,14 @@ from urllib.parse import quote
 from gateway.catalog import Catalog
 from gateway.errors import InvalidRequestError, UpstreamError
 from gateway.providers.base import new_completion_id, now_s
-from gateway.providers.http import SSEStream, open_stream, parse_json_answer, post_json, translate_with
+from gateway.providers.http import (
+    SSEStream,
+    list_pages,
+    open_stream,
+    parse_json_answer,
+    post_json,
+    translate_with,
+)
 from gateway.settings import Settings
 from gateway.transport import Upstream, fixed_headers
 from gateway.types import JSON, ChatCall, Reply
@@ -121,26 +128,24 @@ class AnthropicProvider:
         return Reply(call.target, body=answer, headers=headers)
 
     async def list_models(self) -> list[JSON]:
-        models: list[JSON] = []
-        after: str | None = None
-        for _ in range(MODEL_PAGES):
-            url = self._models_url + "?limit=1000" + (f"&after_id={quote(after, safe='')}" if after else "")
-            raw = await post_json(
-                self._client,
-                url,
-                provider=self.name,
-                method="GET",
-                headers=self._headers,
-                parse_error=errors.parse_error,
-                timeout_s=min(self._timeout_s, 30.0),
-            )
-            page = parse_json_answer(self.name, raw)
-            models.extend(response.parse_models(page))
+        def page_url(after: str | None) -> str:
+            return self._models_url + "?limit=1000" + (f"&after_id={quote(after, safe='')}" if after else "")
+
+        def next_cursor(page: JSON) -> str | None:
             last = page.get("last_id")
-            if not page.get("has_more") or not isinstance(last, str) or not last:
-                break
-            after = last
-        return models
+            return last if page.get("has_more") and isinstance(last, str) and last else None
+
+        return await list_pages(
+            self._client,
+            page_url,
+            provider=self.name,
+            headers=self._headers,
+            parse_error=errors.parse_error,
+            timeout_s=self._timeout_s,
+            models_of=response.parse_models,
+            next_cursor=next_cursor,
+            max_pages=MODEL_PAGES,
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -22,7 +22,14 @@ from urllib.parse import quote
 from gateway.errors import InvalidRequestError, UpstreamError
 from gateway.fetch import FetchError, FetchPolicy, GuardedFetcher
 from gateway.providers.base import new_completion_id, new_tool_call_id, now_s
-from gateway.providers.http import SSEStream, open_stream, parse_json_answer, post_json, translate_with
+from gateway.providers.http import (
+    SSEStream,
+    list_pages,
+    open_stream,
+    parse_json_answer,
+    post_json,
+    translate_with,
+)
 from gateway.settings import Settings
 from gateway.transport import Upstream, fixed_headers
 from gateway.types import JSON, ChatCall, Reply
@@ -173,25 +180,24 @@ class GoogleProvider:
         return Reply(call.target, body=result)
 
     async def list_models(self) -> list[JSON]:
-        models: list[JSON] = []
-        token: str | None = None
-        for _ in range(MODEL_PAGES):
-            url = f"{self._base}models?pageSize={PAGE_SIZE}" + (f"&pageToken={quote(token, safe='')}" if token else "")
-            raw = await post_json(
-                self._client,
-                url,
-                provider=self.name,
-                method="GET",
-                headers=self._headers,
-                parse_error=errors.parse_error,
-                timeout_s=min(self._timeout_s, 30.0),
-            )
-            page = parse_json_answer(self.name, raw)
-            models.extend(_models(page.get("models")))
+        def page_url(token: str | None) -> str:
+            return f"{self._base}models?pageSize={PAGE_SIZE}" + (f"&pageToken={quote(token, safe='')}" if token else "")
+
+        def next_cursor(page: JSON) -> str | None:
             token = page.get("nextPageToken")
-            if not isinstance(token, str) or not token:
-                break
-        return models
+            return token if isinstance(token, str) and token else None
+
+        return await list_pages(
+            self._client,
+            page_url,
+            provider=self.name,
+            headers=self._headers,
+            parse_error=errors.parse_error,
+            timeout_s=self._timeout_s,
+            models_of=lambda page: _models(page.get("models")),
+            next_cursor=next_cursor,
+            max_pages=MODEL_PAGES,
+        )
 
     async def aclose(self) -> None:
         await self._fetcher.aclose()

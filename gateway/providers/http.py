@@ -129,6 +129,40 @@ def parsed_url(url: str) -> httpx.URL:
     return httpx.URL(url)
 
 
+async def list_pages(
+    client: Upstream,
+    page_url: Callable[[str | None], str],
+    *,
+    provider: str,
+    headers: httpx.Headers,
+    parse_error: ErrorParser,
+    timeout_s: float,
+    models_of: Callable[[JSON], list[JSON]],
+    next_cursor: Callable[[JSON], str | None],
+    max_pages: int,
+) -> list[JSON]:
+    """A vendor's model list, page by page: GET `page_url(cursor)` (None: the first page) and follow
+    `next_cursor(page)` until it is None, at most `max_pages` pages; each page bounded by 30 s."""
+    models: list[JSON] = []
+    cursor: str | None = None
+    for _ in range(max_pages):
+        raw = await post_json(
+            client,
+            page_url(cursor),
+            provider=provider,
+            method="GET",
+            headers=headers,
+            parse_error=parse_error,
+            timeout_s=min(timeout_s, 30.0),
+        )
+        page = parse_json_answer(provider, raw)
+        models.extend(models_of(page))
+        cursor = next_cursor(page)
+        if cursor is None:
+            break
+    return models
+
+
 def parse_json_answer(provider: str, raw: bytes) -> JSON:
     """A 2xx body that must be a JSON object; anything else is a bad upstream answer (502)."""
     try:
