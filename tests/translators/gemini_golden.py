@@ -11,18 +11,19 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from gateway.errors import UpstreamError, error_body
+from tests.translators.golden import Fixtures
 from translators.errors import StreamError
 from translators.gemini.stream import StreamTranslator
 from translators.sse import SSEDecoder
 
 JSON = dict[str, Any]
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gemini"
-UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
+_FIXTURES = Fixtures(FIXTURES)
+load, raw, check, check_lines = _FIXTURES.load, _FIXTURES.raw, _FIXTURES.check, _FIXTURES.check_lines
 COMPLETION_ID = "chatcmpl-golden"
 CREATED = 1767225600
 
@@ -41,14 +42,6 @@ def meta(case: str) -> JSON:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
-def load(case: str, name: str) -> Any:
-    return json.loads((FIXTURES / case / name).read_text(encoding="utf-8"))
-
-
-def raw(case: str, name: str) -> bytes:
-    return (FIXTURES / case / name).read_bytes()
-
-
 def model(case: str) -> str:
     return str(load(case, "openai_request.json")["model"])
 
@@ -60,23 +53,6 @@ def images(case: str) -> dict[str, tuple[str, bytes]]:
 
 def tool_call_ids(case: str) -> list[str]:
     return list(meta(case).get("tool_call_ids", []))
-
-
-def check(case: str, name: str, actual: Any) -> None:
-    path = FIXTURES / case / name
-    if UPDATE:
-        path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        return
-    assert actual == json.loads(path.read_text(encoding="utf-8"))
-
-
-def check_lines(case: str, name: str, actual: list[JSON]) -> None:
-    path = FIXTURES / case / name
-    if UPDATE:
-        path.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in actual), encoding="utf-8")
-        return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    assert actual == [json.loads(line) for line in lines if line]
 
 
 def translate_stream(data: bytes, *, slice_size: int | None, case: str) -> list[JSON]:
