@@ -37,7 +37,7 @@ def test_from_env_bad_value_names_the_variable(env: dict[str, str], variable: st
 
 
 def test_from_env_refuses_to_start_without_jwt_secret() -> None:
-    with pytest.raises(SettingsError, match="^JWT_SECRET: not set"):
+    with pytest.raises(SettingsError, match=r"^JWT_SECRET: not set"):
         Settings.from_env({})
 
 
@@ -57,7 +57,7 @@ def test_gateway_config_is_parsed(tmp_path: Path) -> None:
 def test_gateway_config_broken_toml_names_the_variable(tmp_path: Path) -> None:
     config = tmp_path / "gateway.toml"
     config.write_text("[aliases\n")
-    with pytest.raises(SettingsError, match="^GATEWAY_CONFIG: .* is not valid TOML"):
+    with pytest.raises(SettingsError, match=r"^GATEWAY_CONFIG: .* is not valid TOML"):
         Settings.from_env({**BASE, "GATEWAY_CONFIG": str(config)})
 
 
@@ -74,5 +74,5 @@ def test_secrets_can_come_from_files(tmp_path: Path) -> None:
     secret.write_text("s" * 40)
     settings = Settings.from_env({"OPENAI_API_KEY_FILE": str(key), "JWT_SECRET_FILE": str(secret)})
     assert settings.openai_api_key == "sk-from-file" and settings.jwt_secret == "s" * 40
-    with pytest.raises(SettingsError, match="^ANTHROPIC_API_KEY_FILE: cannot read"):
+    with pytest.raises(SettingsError, match=r"^ANTHROPIC_API_KEY_FILE: cannot read"):
         Settings.from_env({**BASE, "ANTHROPIC_API_KEY_FILE": str(tmp_path / "missing")})

@@ -33,7 +33,8 @@ NOW = int(time.time())
         ("Bearer ", "must be `Bearer <token>`"),
         ("Bearer not-a-jwt", "invalid"),
         (
-            f"Bearer {jwt.encode({'sub': 'a', 'exp': NOW + 60}, 'wrong-secret-wrong-secret-wrong!!', algorithm='HS256')}",
+            "Bearer "
+            + jwt.encode({"sub": "a", "exp": NOW + 60}, "wrong-secret-wrong-secret-wrong!!", algorithm="HS256"),
             "invalid",
         ),
         (f"Bearer {jwt.encode({'sub': 'a', 'exp': NOW - 3600}, SECRET, algorithm='HS256')}", "expired"),

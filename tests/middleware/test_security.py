@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import orjson
 import jwt
+import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -124,7 +124,8 @@ async def test_issuer_and_audience_enforced_when_configured() -> None:
 
         def bearer(**claims: Any) -> dict[str, str]:
             return {
-                "authorization": f"Bearer {jwt.encode({'sub': 'u', 'exp': now + 60, **claims}, SECRET, algorithm='HS256')}"
+                "authorization": "Bearer "
+                + jwt.encode({"sub": "u", "exp": now + 60, **claims}, SECRET, algorithm="HS256")
             }
 
         ok = await c.post(
@@ -170,7 +171,7 @@ async def test_jwks_keys_verify_rs256_and_unknown_kid_is_refused() -> None:
 
     from tests.servers import serve_in_thread
 
-    private, public_pem = rsa_pair()
+    private, _ = rsa_pair()
     jwk = orjson.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
     fetches: list[int] = []
 

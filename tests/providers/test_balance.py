@@ -69,7 +69,8 @@ def config(tmp_path: Path) -> str:
     path = tmp_path / "gateway.toml"
     path.write_text(
         '[[providers.openai.deployments]]\nbase_url = "https://east.openai.test/v1"\napi_key_env = "KEY_EAST"\n'
-        '[[providers.openai.deployments]]\nbase_url = "https://west.openai.test/v1"\napi_key_env = "KEY_WEST"\nweight = 1\n'
+        '[[providers.openai.deployments]]\nbase_url = "https://west.openai.test/v1"\n'
+        'api_key_env = "KEY_WEST"\nweight = 1\n'
     )
     return str(path)
 
