@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway.errors import GatewayError
+from gateway.expiry import Expiry
 from gateway.types import Message, Receive
 
 BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -30,7 +31,7 @@ def timed_receive(receive: Receive, timeout_s: float) -> Receive:
         if body_done:
             return await receive()
         try:
-            async with asyncio.timeout_at(deadline):
+            with Expiry(deadline):
                 message = await receive()
         except TimeoutError:
             raise RequestTimeoutError(f"The request body did not arrive within {timeout_s:g} s.") from None

@@ -7,7 +7,6 @@ translator; this module never looks inside a vendor's JSON.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import time
@@ -18,6 +17,7 @@ import httpx
 import orjson
 
 from gateway.errors import UpstreamError
+from gateway.expiry import expires_in
 from gateway.transport import Upstream
 from gateway.types import JSON, Chunk
 from translators.errors import StreamError, VendorError
@@ -95,7 +95,7 @@ async def post_json(
     `transport.fixed_headers`; `request_id` travels upstream as `x-request-id`."""
     content = orjson.dumps(body) if body is not None else None
     with map_upstream_errors(provider):
-        async with asyncio.timeout(timeout_s):
+        with expires_in(timeout_s):
             response = await client.send(method, parsed_url(url), headers, content, request_id=request_id)
             try:
                 raw = await read_body(response)
@@ -188,7 +188,7 @@ async def open_stream(
     """Start a streamed request and return once the status and headers are in. Errors before the stream
     starts raise `UpstreamError` here, so failover can still act; the caller must close the response."""
     with map_upstream_errors(provider):
-        async with asyncio.timeout(timeout_s):
+        with expires_in(timeout_s):
             response = await client.send("POST", parsed_url(url), headers, orjson.dumps(body), request_id=request_id)
     if response.status_code >= 400:
         try:
