@@ -31,8 +31,10 @@ from gateway.middleware.auth import Authenticator
 from gateway.middleware.body_timeout import BODILESS, timed_receive
 from gateway.middleware.errors import from_http_exception, send_error
 from gateway.middleware.ratelimit import HTTPRateLimit
+from gateway.middleware.ratelimit import headers as limit_headers
 from gateway.middleware.request_id import request_id_from
-from gateway.middleware.security_headers import Header, check_header_limits, security_headers
+from gateway.middleware.security_headers import check_header_limits, security_headers
+from gateway.ratelimit.gcra import Status
 from gateway.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("gateway.middleware.errors")
@@ -75,7 +77,7 @@ class FrontMiddleware:
         record = RequestRecord(request_id=request_id)
         token = CURRENT.set(record)
         own_headers = [*self.security_headers, (b"x-request-id", request_id.encode("ascii"))]
-        limit_headers: list[Header] = []
+        limit: Status | None = None  # the general limit's state, for responses without the LLM limit's headers
         status = 500
         headers_at: float | None = None
 
@@ -86,8 +88,8 @@ class FrontMiddleware:
                 headers_at = time.perf_counter()
                 headers = [*message.get("headers", ()), *own_headers]
                 # the LLM limit's trio, when set, wins (names are lower-case: ours, and Starlette's Response)
-                if limit_headers and not any(name == LIMIT_HEADER for name, _ in headers):
-                    headers += limit_headers
+                if limit is not None and not any(name == LIMIT_HEADER for name, _ in headers):
+                    headers += limit_headers(limit)
                 message["headers"] = headers
             await send(message)
 
@@ -99,7 +101,7 @@ class FrontMiddleware:
                 if principal is not None:
                     state["principal"] = principal
                 if self.rate_limit.applies(scope["path"]):
-                    limit_headers = await self.rate_limit.check(scope, principal)
+                    limit = await self.rate_limit.check(scope, principal)
                 if scope["method"] not in BODILESS:
                     receive = timed_receive(receive, self.body_timeout_s)
                 await self.app(scope, receive, front_send)

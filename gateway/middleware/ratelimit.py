@@ -15,7 +15,7 @@ import ipaddress
 from collections.abc import Iterable
 
 from gateway.errors import RateLimitError
-from gateway.ratelimit.gcra import Check, Rate
+from gateway.ratelimit.gcra import Check, Rate, Status
 from gateway.ratelimit.headers import add_limit_headers, openai_duration, retry_headers
 from gateway.ratelimit.limiter import Limiter
 from gateway.types import Principal, Scope
@@ -73,7 +73,9 @@ class HTTPRateLimit:
     def applies(self, path: str) -> bool:
         return self.rate is not None and path not in EXEMPT_PATHS and not path.startswith(EXEMPT_PREFIXES)
 
-    async def check(self, scope: Scope, principal: Principal | None) -> list[tuple[bytes, bytes]]:
+    async def check(self, scope: Scope, principal: Principal | None) -> Status:
+        """Take one request; raise the 429 when the limit refuses. The status is for `headers`, which the front
+        door calls only for a response that carries no LLM limit headers (those are more specific and win)."""
         rate = self.rate
         assert rate is not None
         if principal is not None:
@@ -81,13 +83,20 @@ class HTTPRateLimit:
         else:
             key = f"{{ip:{client_ip(scope, self.trusted)}}}:http"
         verdict = await self.limiter.check((Check(key, rate),))
-        headers: dict[str, str] = {}
-        add_limit_headers(headers, verdict.statuses[0], "requests")
         if not verdict.allowed:
+            headers: dict[str, str] = {}
+            add_limit_headers(headers, verdict.statuses[0], "requests")
             wait = openai_duration(verdict.retry_after_ms)
             raise RateLimitError(
                 f"Rate limit reached: limit {rate.limit} requests per {self.window}. Please try again in {wait}.",
                 retry_after_s=verdict.retry_after_ms / 1000,
                 headers={**headers, **retry_headers(verdict)},
             )
-        return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        return verdict.statuses[0]
+
+
+def headers(status: Status) -> list[tuple[bytes, bytes]]:
+    """The x-ratelimit-*-requests trio of a status, as response header bytes."""
+    found: dict[str, str] = {}
+    add_limit_headers(found, status, "requests")
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in found.items()]
