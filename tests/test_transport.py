@@ -139,6 +139,13 @@ async def call(up: Upstream, url: str, content: bytes | None = None) -> tuple[ht
         await response.aclose()
 
 
+def assert_maps_to(exc: BaseException, status: int, code: str) -> None:
+    """What the providers' one error boundary makes of a transport exception (the caller's status and code)."""
+    with pytest.raises(UpstreamError) as mapped, map_upstream_errors("openai"):
+        raise exc
+    assert (mapped.value.status, mapped.value.code) == (status, code)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 async def test_transport_sends_what_an_httpx_client_sends(server: RawServer, kind: str) -> None:
     up = upstream(kind)
@@ -254,9 +261,7 @@ async def test_transport_refused_connection_is_a_connect_error_not_a_timeout(kin
     finally:
         await up.aclose()
     assert not isinstance(caught.value, httpx.TimeoutException)
-    with pytest.raises(UpstreamError) as mapped, map_upstream_errors("openai"):
-        raise caught.value
-    assert (mapped.value.status, mapped.value.code) == (502, "upstream_error")
+    assert_maps_to(caught.value, 502, "upstream_error")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -267,9 +272,7 @@ async def test_transport_first_byte_timeout_is_a_read_timeout(server: RawServer,
             await call(up, server.url + "/slow", b"{}")
     finally:
         await up.aclose()
-    with pytest.raises(UpstreamError) as mapped, map_upstream_errors("openai"):
-        raise caught.value
-    assert (mapped.value.status, mapped.value.code) == (504, "upstream_timeout")
+    assert_maps_to(caught.value, 504, "upstream_timeout")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -282,9 +285,7 @@ async def test_transport_wait_for_a_pooled_connection_is_bounded(server: RawServ
         await held.aclose()
     finally:
         await up.aclose()
-    with pytest.raises(UpstreamError) as mapped, map_upstream_errors("openai"):
-        raise caught.value
-    assert (mapped.value.status, mapped.value.code) == (504, "upstream_timeout")
+    assert_maps_to(caught.value, 504, "upstream_timeout")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -296,6 +297,4 @@ async def test_transport_body_cut_short_is_a_connection_error(server: RawServer,
     finally:
         await up.aclose()
     assert not isinstance(caught.value, httpx.TimeoutException)
-    with pytest.raises(UpstreamError) as mapped, map_upstream_errors("openai"):
-        raise caught.value
-    assert (mapped.value.status, mapped.value.code) == (502, "upstream_error")
+    assert_maps_to(caught.value, 502, "upstream_error")

@@ -12,6 +12,7 @@ import pytest
 
 from gateway.app import build_app
 from tests.conftest import make_settings, token
+from tests.e2e.assembled import assemble
 from tests.fakes.anthropic_upstream import FakeAnthropicState, RuleViolationError, build_fake_anthropic, check_request
 from tests.servers import serve_in_thread
 
@@ -86,18 +87,10 @@ async def test_sdk_stream_assembles_the_answer(sdk: openai.AsyncOpenAI) -> None:
         stream=True,
         stream_options={"include_usage": True},
     )
-    text = ""
-    finish = None
-    usage = None
-    async for chunk in stream:
-        if chunk.choices:
-            text += chunk.choices[0].delta.content or ""
-            finish = chunk.choices[0].finish_reason or finish
-        if chunk.usage is not None:
-            usage = chunk.usage
-    assert text == "Hello from fake Claude"
-    assert finish == "stop"
-    assert usage is not None and usage.prompt_tokens == 11
+    answer = await assemble(stream)
+    assert answer.text == "Hello from fake Claude"
+    assert answer.finish == "stop"
+    assert answer.usage is not None and answer.usage.prompt_tokens == 11
 
 
 async def test_sdk_tool_call_round_trip(sdk: openai.AsyncOpenAI, state: FakeAnthropicState) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.app import build_app
 from tests.conftest import make_settings, token
+from tests.e2e.assembled import assemble
 from tests.fakes.gemini_upstream import GeminiState, build_fake_gemini
 from tests.servers import serve_in_thread
 
@@ -74,18 +75,10 @@ async def test_sdk_stream(sdk: openai.AsyncOpenAI) -> None:
         stream=True,
         stream_options={"include_usage": True},
     )
-    text = ""
-    finish = None
-    usage = None
-    async for chunk in stream:
-        if chunk.usage is not None:
-            usage = chunk.usage
-        for choice in chunk.choices:
-            text += choice.delta.content or ""
-            finish = choice.finish_reason or finish
-    assert text == "Echo: stream this please"
-    assert finish == "stop"
-    assert usage is not None and usage.total_tokens > 0
+    answer = await assemble(stream)
+    assert answer.text == "Echo: stream this please"
+    assert answer.finish == "stop"
+    assert answer.usage is not None and answer.usage.total_tokens > 0
 
 
 async def test_sdk_tools_round_trip(sdk: openai.AsyncOpenAI, upstream: tuple[str, GeminiState]) -> None:

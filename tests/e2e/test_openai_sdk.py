@@ -14,6 +14,7 @@ import pytest
 
 from gateway.app import build_app
 from tests.conftest import make_settings, token
+from tests.e2e.assembled import assemble
 from tests.fakes.openai_upstream import FakeState, build_fake_openai
 from tests.servers import serve_in_thread
 
@@ -72,13 +73,9 @@ async def test_sdk_stream(sdk: openai.AsyncOpenAI) -> None:
     stream = await sdk.chat.completions.create(
         model="gpt-4o", messages=USER, stream=True, stream_options={"include_usage": True}
     )  # type: ignore[arg-type]
-    text, usage = "", None
-    async for chunk in stream:
-        if chunk.choices:
-            text += chunk.choices[0].delta.content or ""
-        if chunk.usage:
-            usage = chunk.usage
-    assert text == "Hello from fake OpenAI" and usage is not None and usage.completion_tokens == 4
+    answer = await assemble(stream)
+    assert answer.text == "Hello from fake OpenAI"
+    assert answer.usage is not None and answer.usage.completion_tokens == 4
 
 
 async def test_sdk_embeddings_float_and_base64(sdk: openai.AsyncOpenAI) -> None:
