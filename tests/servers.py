@@ -1,4 +1,5 @@
-"""Real servers on loopback for end-to-end tests: uvicorn in a thread on a free port (httpx's TestServer idea).
+"""Real servers on loopback for end-to-end tests: uvicorn in a thread on a free port (httpx's TestServer idea),
+with the gateway's HTTP protocol as `python -m gateway` serves.
 
 End-to-end tests run the gateway exactly as shipped (uvicorn, the default aiohttp upstream transport) against
 fake vendor apps that are themselves served on loopback.
@@ -15,6 +16,8 @@ from typing import Any
 
 import uvicorn
 
+from gateway.http_protocol import GatewayHttpProtocol
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -26,7 +29,9 @@ def free_port() -> int:
 def serve_in_thread(app: Any, *, port: int | None = None) -> Iterator[str]:
     """Serve `app` on 127.0.0.1 in a background thread; yield its base URL; stop it on exit."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on", http=GatewayHttpProtocol
+    )
     server = uvicorn.Server(config)  # off the main thread it installs no signal handlers
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

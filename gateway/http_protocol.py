@@ -1,0 +1,227 @@
+"""The HTTP/1.1 protocol the gateway serves with: uvicorn's httptools protocol with a leaner response path.
+
+uvicorn's `RequestResponseCycle.send` checks each response header with two regular expressions and writes the
+header block and the body with two `transport.write` calls. Every gateway answer carries about fifteen headers
+(security, rate limit, x-gateway-*, x-request-id), so on a cache hit those checks and the extra write were
+≈ 10 % of the request's CPU. `LeanCycle` does the same checks with one regular expression over all the names
+and one over all the values (each pattern tests single bytes, so joining changes no verdict), and writes a
+response with a Content-Length as one block, head and body together. A chunked response (a stream) still
+sends its head at once, so a client sees the status and headers before the first token.
+
+Everything else (parsing, keep-alive, pipelining, flow control, 100-continue, disconnects) is uvicorn's own:
+`GatewayHttpProtocol` only makes its cycles `LeanCycle`s. uvicorn is pinned to the minor versions this was
+written against (pyproject), and tests/test_http_protocol.py holds it to uvicorn's behaviour over a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.parse
+from collections.abc import Iterable
+
+import httptools
+from uvicorn._types import ASGI3Application, ASGISendEvent
+from uvicorn.protocols.http.flow_control import service_unavailable
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_RE,
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+
+_COLON = b": "
+_CRLF = b"\r\n"
+
+
+class LeanCycle(RequestResponseCycle):
+    """One request and its response; see the module docstring for what differs from uvicorn's cycle."""
+
+    _head: bytes | None = None  # a Content-Length response's head, written together with its body
+
+    async def send(self, message: ASGISendEvent) -> None:
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()
+        if self.disconnected:
+            return
+        if not self.response_started:
+            if message["type"] != "http.response.start":
+                raise RuntimeError(f"Expected ASGI message 'http.response.start', but got '{message['type']}'.")
+            self.response_started = True
+            self.waiting_for_100_continue = False
+            if self.access_log:
+                self.access_logger.info(
+                    '%s - "%s %s HTTP/%s" %d',
+                    get_client_addr(self.scope),
+                    self.scope["method"],
+                    get_path_with_query_string(self.scope),
+                    self.scope["http_version"],
+                    message["status"],
+                )
+            encoded = self._encode_head(message["status"], message.get("headers", ()))
+            if self.chunked_encoding:
+                self.transport.write(encoded)
+            else:
+                self._head = encoded
+            return
+        if self.response_complete:
+            raise RuntimeError(f"Unexpected ASGI message '{message['type']}' sent, after response already completed.")
+        if message["type"] != "http.response.body":
+            raise RuntimeError(f"Expected ASGI message 'http.response.body', but got '{message['type']}'.")
+        body: bytes = message.get("body") or b""
+        more_body = message.get("more_body", False)
+        if self.scope["method"] == "HEAD":
+            self.expected_content_length = 0
+            body = b""
+        elif self.chunked_encoding:
+            if body:
+                body = b"%x\r\n%b\r\n" % (len(body), body)
+            if not more_body:
+                body += b"0\r\n\r\n"
+        else:
+            if len(body) > self.expected_content_length:
+                raise RuntimeError("Response content longer than Content-Length")
+            self.expected_content_length -= len(body)
+        head = self._head
+        if head is not None:
+            self._head = None
+            self.transport.write(head + body if body else head)
+        elif body:
+            self.transport.write(body)
+        if not more_body:
+            if self.expected_content_length != 0:
+                raise RuntimeError("Response content shorter than Content-Length")
+            self.response_complete = True
+            self.message_event.set()
+            if not self.keep_alive:
+                self.transport.close()
+            self.on_response()
+
+    def _encode_head(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+        """Status line and headers, as uvicorn writes them; sets the body framing and keep-alive."""
+        parts = [STATUS_LINE[status]]
+        names: list[bytes] = []
+        values: list[bytes] = []
+        has_connection_close = False
+        for name, value in (*self.default_headers, *headers):
+            name = name.lower()
+            names.append(name)
+            values.append(value)
+            if name == b"content-length":
+                if self.chunked_encoding is None:
+                    self.expected_content_length = int(value.decode())
+                    self.chunked_encoding = False
+            elif name == b"transfer-encoding":
+                if value.lower() == b"chunked":
+                    self.expected_content_length = 0
+                    self.chunked_encoding = True
+            elif name == b"connection":
+                if b"close" in [token.lower().strip() for token in value.split(b",")]:
+                    self.keep_alive = False
+                    has_connection_close = True
+            parts += (name, _COLON, value, _CRLF)
+        if HEADER_RE.search(b"".join(names)):
+            raise RuntimeError("Invalid HTTP header name.")
+        if HEADER_VALUE_RE.search(b"".join(values)):
+            raise RuntimeError("Invalid HTTP header value.")
+        if not self.keep_alive and not has_connection_close:
+            parts.append(b"connection: close\r\n")
+        if self.chunked_encoding is None and self.scope["method"] != "HEAD" and status not in (204, 304):
+            self.chunked_encoding = True  # neither Content-Length nor Transfer-Encoding given
+            parts.append(b"transfer-encoding: chunked\r\n")
+        parts.append(_CRLF)
+        return b"".join(parts)
+
+
+class GatewayHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with `LeanCycle`s and a lazy keep-alive timer (`uvicorn.Config(http=...)`).
+
+    uvicorn arms a `call_later` timer after every response and cancels it when the next request's first bytes
+    arrive: two timer operations per request on a busy keep-alive connection. Here a response only notes when
+    the connection went idle; one timer per connection is armed when none is, and when it fires it closes the
+    connection if it has been idle for `timeout_keep_alive` by then, or re-arms itself for the time left.
+    """
+
+    _idle_since: float | None = None  # when the last response ended with no request in progress
+
+    def _unset_keepalive_if_required(self) -> None:
+        self._idle_since = None  # a request is arriving: not idle (the timer, if armed, will see that)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+
+    def on_response_complete(self) -> None:
+        # uvicorn's own method, with the lazy timer
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            self._idle_since = None
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_since = self.loop.time()
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self._keep_alive_expired)
+
+    def _keep_alive_expired(self) -> None:
+        self.timeout_keep_alive_task = None
+        if self._idle_since is None:
+            return  # busy: the end of its response arms the timer again
+        left = self._idle_since + self.timeout_keep_alive - self.loop.time()
+        if left > 0:
+            self.timeout_keep_alive_task = self.loop.call_later(left, self._keep_alive_expired)
+        else:
+            self.timeout_keep_alive_handler()
+
+    def on_headers_complete(self) -> None:
+        # uvicorn's own method (0.30-0.x), with LeanCycle in place of RequestResponseCycle
+        http_version = self.parser.get_http_version()
+        method = self.parser.get_method()
+        self.scope["method"] = method.decode("ascii")
+        if http_version != "1.1":
+            self.scope["http_version"] = http_version
+        if self.parser.should_upgrade() and self._should_upgrade():
+            return
+        parsed_url = httptools.parse_url(self.url)
+        raw_path = parsed_url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        self.scope["path"] = self.root_path + path
+        self.scope["raw_path"] = self.root_path.encode("ascii") + raw_path
+        self.scope["query_string"] = parsed_url.query or b""
+
+        app: ASGI3Application
+        if self.limit_concurrency is not None and (
+            len(self.connections) >= self.limit_concurrency or len(self.tasks) >= self.limit_concurrency
+        ):
+            app = service_unavailable
+            self.logger.warning("Exceeded concurrency limit.")
+        else:
+            app = self.app
+
+        existing_cycle = self.cycle
+        self.cycle = LeanCycle(
+            scope=self.scope,
+            transport=self.transport,
+            flow=self.flow,
+            logger=self.logger,
+            access_logger=self.access_logger,
+            access_log=self.access_log,
+            default_headers=self.server_state.default_headers,
+            message_event=asyncio.Event(),
+            expect_100_continue=self.expect_100_continue,
+            keep_alive=http_version != "1.0" and self.parser.should_keep_alive(),
+            on_response=self.on_response_complete,
+        )
+        if existing_cycle is None or existing_cycle.response_complete:
+            self._start_asgi_task(self.cycle, app)
+        else:  # pipelined requests wait their turn
+            self.flow.pause_reading()
+            self.pipeline.appendleft((self.cycle, app))

@@ -1,0 +1,231 @@
+"""gateway.http_protocol: byte-for-byte what uvicorn's own httptools protocol writes, in fewer writes, plus the lazy
+keep-alive timer. Each case runs the same raw request through both protocols over a recording transport."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from gateway.http_protocol import GatewayHttpProtocol
+
+pytestmark = pytest.mark.anyio
+
+App = Callable[[Any, Any, Any], Awaitable[None]]
+GET = b"GET /x?q=1 HTTP/1.1\r\nhost: t\r\n\r\n"
+HEAD = b"HEAD /x HTTP/1.1\r\nhost: t\r\n\r\n"
+POST = b"POST /v1/chat/completions HTTP/1.1\r\nhost: t\r\ncontent-length: 11\r\n\r\nhello world"
+
+
+class RecordingTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    @property
+    def output(self) -> bytes:
+        return b"".join(self.writes)
+
+
+def connect(
+    protocol_class: type[HttpToolsProtocol], app: App, *, keep_alive_s: float = 5
+) -> tuple[HttpToolsProtocol, RecordingTransport]:
+    config = Config(app, timeout_keep_alive=keep_alive_s, log_config=None)  # type: ignore[arg-type]
+    protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
+    transport = RecordingTransport()
+    protocol.connection_made(transport)
+    return protocol, transport
+
+
+async def exchange(protocol_class: type[HttpToolsProtocol], app: App, request: bytes) -> RecordingTransport:
+    protocol, transport = connect(protocol_class, app)
+    protocol.data_received(request)
+    while protocol.tasks:
+        await asyncio.gather(*protocol.tasks, return_exceptions=True)
+    protocol.connection_lost(None)
+    return transport
+
+
+def responding(status: int, headers: list[tuple[bytes, bytes]], *bodies: bytes) -> App:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        for i, body in enumerate(bodies):
+            await send({"type": "http.response.body", "body": body, "more_body": i < len(bodies) - 1})
+
+    return app
+
+
+JSON = b'{"ok":true}'
+CASES = {
+    "json": (POST, responding(200, [(b"content-type", b"application/json"), (b"content-length", b"11")], JSON)),
+    "many headers, mixed case": (
+        GET,
+        responding(
+            201,
+            [(b"Content-Length", b"11"), (b"X-Request-Id", b"req_1")] + [(b"x-h%d" % i, b"v%d" % i) for i in range(14)],
+            JSON,
+        ),
+    ),
+    "body in parts": (GET, responding(200, [(b"content-length", b"11")], b"hello", b" ", b"world")),
+    "chunked stream": (GET, responding(200, [(b"content-type", b"text/event-stream")], b"data: 1\n\n", b"", b"x")),
+    "explicit chunked": (GET, responding(200, [(b"transfer-encoding", b"chunked")], b"ab", b"cd")),
+    "empty body": (GET, responding(200, [(b"content-length", b"0")], b"")),
+    "no body status": (GET, responding(204, [], b"")),
+    "not modified": (GET, responding(304, [(b"etag", b'"x"')], b"")),
+    "HEAD": (HEAD, responding(200, [(b"content-length", b"11")], b"")),
+    "HEAD without length": (HEAD, responding(200, [], b"")),
+    "connection close": (
+        GET,
+        responding(200, [(b"content-length", b"2"), (b"connection", b"Keep-Alive, Close")], b"ok"),
+    ),
+    "HTTP/1.0": (b"GET / HTTP/1.0\r\n\r\n", responding(200, [(b"content-length", b"2")], b"ok")),
+    "pipelined": (GET + POST, responding(200, [(b"content-length", b"2")], b"ok")),
+    "unknown status phrase": (GET, responding(599, [(b"content-length", b"2")], b"ok")),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+async def test_writes_the_same_bytes_as_uvicorn(name: str) -> None:
+    request, app = CASES[name]
+    stock = await exchange(HttpToolsProtocol, app, request)
+    lean = await exchange(GatewayHttpProtocol, app, request)
+    assert lean.output == stock.output
+    assert lean.closed == stock.closed
+    assert lean.output.startswith(b"HTTP/1.")
+
+
+async def test_a_content_length_answer_is_one_write() -> None:
+    request, app = CASES["many headers, mixed case"]
+    stock = await exchange(HttpToolsProtocol, app, request)
+    lean = await exchange(GatewayHttpProtocol, app, request)
+    assert len(stock.writes) == 2
+    assert len(lean.writes) == 1
+    assert b"\r\nx-request-id: req_1\r\n" in lean.output  # names go out lower-cased, as uvicorn sends them
+
+
+async def test_a_stream_sends_its_head_before_the_first_chunk() -> None:
+    release = asyncio.Event()
+    heads: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        heads.extend(transport.writes)
+        await release.wait()
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+
+    protocol, transport = connect(GatewayHttpProtocol, app)
+    protocol.data_received(GET)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert heads and heads[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert heads[0].endswith(b"transfer-encoding: chunked\r\n\r\n")
+    release.set()
+    await asyncio.gather(*protocol.tasks)
+    assert transport.output.endswith(b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        (b"x-injected", b"a\r\nset-cookie: evil=1"),
+        (b"x-nul", b"a\x00b"),
+        (b"bad name", b"v"),
+        (b"x:colon", b"v"),
+    ],
+)
+async def test_an_invalid_header_writes_nothing_and_drops_the_connection(header: tuple[bytes, bytes]) -> None:
+    app = responding(200, [(b"content-length", b"2"), header], b"ok")
+    for protocol_class in (HttpToolsProtocol, GatewayHttpProtocol):
+        transport = await exchange(protocol_class, app, GET)
+        assert transport.writes == []
+        assert transport.closed
+
+
+async def test_a_body_longer_than_its_content_length_is_refused() -> None:
+    transport = await exchange(GatewayHttpProtocol, responding(200, [(b"content-length", b"2")], b"too long"), GET)
+    assert transport.closed
+    assert b"too long" not in transport.output
+
+
+async def test_a_body_shorter_than_its_content_length_drops_the_connection() -> None:
+    transport = await exchange(GatewayHttpProtocol, responding(200, [(b"content-length", b"9")], b"short"), GET)
+    assert transport.closed
+
+
+async def test_an_app_that_fails_before_answering_gets_uvicorns_500() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise ValueError("boom")
+
+    stock = await exchange(HttpToolsProtocol, app, GET)
+    lean = await exchange(GatewayHttpProtocol, app, GET)
+    assert lean.output == stock.output
+    assert lean.output.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+
+
+async def test_an_idle_connection_is_closed_after_the_keep_alive_timeout() -> None:
+    protocol, transport = connect(GatewayHttpProtocol, CASES["json"][1], keep_alive_s=0.05)
+    protocol.data_received(POST)
+    await asyncio.gather(*protocol.tasks)
+    assert not transport.closed
+    await asyncio.sleep(0.1)
+    assert transport.closed
+
+
+async def test_requests_keep_a_busy_connection_open_past_the_timeout() -> None:
+    protocol, transport = connect(GatewayHttpProtocol, CASES["json"][1], keep_alive_s=0.08)
+    for _ in range(5):  # a request every 0.04 s: idle at most half the timeout at a time
+        protocol.data_received(POST)
+        await asyncio.gather(*protocol.tasks)
+        await asyncio.sleep(0.04)
+    assert not transport.closed
+    assert transport.output.count(b"HTTP/1.1 200 OK") == 5
+    await asyncio.sleep(0.1)
+    assert transport.closed
+
+
+async def test_a_slow_request_is_not_cut_off_by_the_keep_alive_timer() -> None:
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(0.1)  # longer than the keep-alive timeout, while busy
+        await responding(200, [(b"content-length", b"2")], b"ok")(scope, receive, send)
+
+    protocol, transport = connect(GatewayHttpProtocol, slow, keep_alive_s=0.03)
+    protocol.data_received(GET)
+    await asyncio.gather(*protocol.tasks)
+    protocol.data_received(GET)  # the timer armed by the first answer fires while the second one is in progress
+    await asyncio.gather(*protocol.tasks)
+    assert transport.output.count(b"HTTP/1.1 200 OK") == 2
+    assert not transport.closed
+
+
+async def test_a_closed_connection_leaves_no_timer_behind() -> None:
+    protocol, _ = connect(GatewayHttpProtocol, CASES["json"][1])
+    protocol.data_received(POST)
+    await asyncio.gather(*protocol.tasks)
+    assert protocol.timeout_keep_alive_task is not None
+    protocol.connection_lost(None)
+    assert protocol.timeout_keep_alive_task is None
