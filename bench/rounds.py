@@ -13,6 +13,10 @@ gives every round, then the median and range of each ratio, with the targets jud
     cache hit CPU / cache miss CPU, per request            <= 1/3    (issue 4)
 
 Same set-up as run.py (nginx + wrk on the load core, the gateway as a user runs it); needs nginx and wrk.
+
+`--baseline DIR` adds an older tree's gateway (e.g. `git worktree add /tmp/base HEAD~1`), imported from DIR and
+measured in the same rounds on the chat cells (c=1, c=64 miss, hit): a before/after for a commit message that
+the VM's slow phases cannot skew.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import BENCH, JWT_SECRET, NGINX_CONF, ROOT, Bench, Proc, say
 
-PORTS = {"thin": 18091, "gateway": 18092, "gateway-sse": 18093}
+PORTS = {"thin": 18091, "gateway": 18092, "gateway-sse": 18093, "base": 18094}
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5", "gemini": "gemini-2.5-flash"}
 # (label, how a round's figures give it, target, higher is better)
 TARGETS: list[tuple[str, Callable[[dict[str, float]], float], float, bool]] = [
@@ -76,7 +80,34 @@ def one_round(bench: Bench, procs: dict[str, Proc]) -> dict[str, float]:
             bench, sse, lambda m=model: bench.wrk("chat_stream.lua", url["gateway-sse"], conns=16, model=m, unique=True)
         )
         r[f"{label}_stream_rps"], r[f"{label}_stream_cpu"] = s["rps"], s["cpu_us_per_req"]
+    if "base" in procs:
+        base = procs["base"]
+        b1 = measure(bench, base, lambda: bench.wrk("chat.lua", url["base"], conns=1, unique=True))
+        b64 = measure(bench, base, lambda: bench.wrk("chat.lua", url["base"], conns=64, unique=True))
+        bhit = measure(bench, base, lambda: bench.wrk("chat.lua", url["base"], conns=64, unique=False))
+        r["base_c1_p50"], r["base_rps"], r["base_cpu"] = b1["p50_us"], b64["rps"], b64["cpu_us_per_req"]
+        r["base_hit_rps"], r["base_hit_cpu"] = bhit["rps"], bhit["cpu_us_per_req"]
     return r
+
+
+BASELINE = [  # (label, this tree's figure, the baseline's)
+    ("c=1 p50 (ms)", "gw_c1_p50", "base_c1_p50", 1 / 1000),
+    ("c=64 RPS", "gw_rps", "base_rps", 1.0),
+    ("miss CPU µs/req", "gw_cpu", "base_cpu", 1.0),
+    ("hit RPS", "hit_rps", "base_hit_rps", 1.0),
+    ("hit CPU µs/req", "hit_cpu", "base_hit_cpu", 1.0),
+]
+
+
+def baseline_report(rounds: list[dict[str, float]]) -> str:
+    lines = ["", "Against the baseline tree (medians; after / before per round, then its median):", ""]
+    lines += ["| figure | baseline | this tree | after / before |", "|---|---|---|---|"]
+    for label, now, before, scale in BASELINE:
+        ratios = [r[now] / r[before] for r in rounds]
+        b = statistics.median(r[before] for r in rounds) * scale
+        a = statistics.median(r[now] for r in rounds) * scale
+        lines.append(f"| {label} | {b:,.2f} | {a:,.2f} | {statistics.median(ratios):.3f} |")
+    return "\n".join(lines)
 
 
 def report(rounds: list[dict[str, float]]) -> str:
@@ -112,6 +143,7 @@ def main() -> None:
     p.add_argument("--load-core", default="1")
     p.add_argument("--upstream-port", type=int, default=18080)
     p.add_argument("--json", type=Path, help="also write every round's figures to this file")
+    p.add_argument("--baseline", type=Path, help="also measure the gateway of this older tree, in the same rounds")
     args = p.parse_args()
     ns = argparse.Namespace(
         seconds=args.seconds,
@@ -143,9 +175,14 @@ def main() -> None:
             for name, prefix in (("gateway", "json"), ("gateway-sse", "sse")):
                 env = bench.gateway_env(prefix) | {"PORT": str(PORTS[name]), "COST_DB_PATH": str(tmp / f"{name}.db")}
                 procs[name] = bench.start(name, bench.gateway_cmd(), core=args.proxy_core, env=env)
-            for name in ("thin", "gateway", "gateway-sse"):
+            if args.baseline:
+                env = bench.gateway_env("json") | {"PORT": str(PORTS["base"]), "COST_DB_PATH": str(tmp / "base.db")}
+                env["PYTHONPATH"] = str(args.baseline.resolve())  # ahead of the editable install's finder
+                procs["base"] = bench.start("base", bench.gateway_cmd(), core=args.proxy_core, env=env)
+            for name in [n for n in PORTS if n in procs]:
                 bench.wait_ready(procs[name], f"http://127.0.0.1:{PORTS[name]}/api/health")
-            for name, script in (("thin", "chat.lua"), ("gateway", "chat.lua"), ("gateway-sse", "chat_stream.lua")):
+            warm = [("thin", "chat.lua"), ("gateway", "chat.lua"), ("gateway-sse", "chat_stream.lua")]
+            for name, script in warm + ([("base", "chat.lua")] if args.baseline else []):
                 bench.wrk(
                     script, f"http://127.0.0.1:{PORTS[name]}/v1/chat/completions", conns=16, seconds=2, unique=True
                 )
@@ -159,6 +196,8 @@ def main() -> None:
                 proc.stop()
     say("")
     say(report(rounds))
+    if args.baseline:
+        say(baseline_report(rounds))
     if args.json:
         args.json.write_text(json.dumps(rounds, indent=2))
 

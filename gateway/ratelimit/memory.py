@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from gateway.ratelimit.gcra import Check, Verdict, decide, settled
+from gateway.ratelimit.gcra import Check, Verdict, decide, decide_one, settled
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,14 @@ class MemoryStore:
     def check_now(self, checks: Sequence[Check]) -> Verdict:
         now = self._clock()
         tats = self._tats
+        if len(checks) == 1:
+            check = checks[0]
+            verdict, new_tat = decide_one(tats.get(check.key), now, check)
+            if verdict.allowed:
+                tats[check.key] = new_tat
+                if len(tats) >= self._sweep_at:
+                    self._sweep(now)
+            return verdict
         verdict, new_tats = decide([tats.get(c.key) for c in checks], now, checks)
         if verdict.allowed:
             for check, tat in zip(checks, new_tats, strict=True):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.ratelimit.gcra import Check, Rate, decide, settled, status, take
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.ratelimit.gcra import Check, Rate, decide, decide_one, settled, status, take
 from gateway.ratelimit.memory import MemoryStore
 
 T0 = 1_700_000_000_000.0  # a realistic epoch in ms, so float precision is exercised
@@ -172,3 +175,16 @@ def test_gcra_saturated_for_long_admits_one_per_interval() -> None:
         clock.now += rate.interval_ms / 2
         total += admitted(store, check, 3)
     assert total == 7 + 2500
+
+
+@given(
+    limit=st.integers(1, 10_000),
+    window_ms=st.integers(1, 86_400_000),
+    cost=st.integers(1, 20_000),
+    ahead_ms=st.none() | st.floats(-1e9, 2e8, allow_nan=False),
+)
+def test_gcra_decide_one_answers_as_decide_does(limit: int, window_ms: int, cost: int, ahead_ms: float | None) -> None:
+    check = Check("k", Rate(limit, window_ms), cost)
+    tat = None if ahead_ms is None else T0 + ahead_ms
+    verdict, new_tats = decide([tat], T0, [check])
+    assert decide_one(tat, T0, check) == (verdict, new_tats[0])
