@@ -1,5 +1,11 @@
 """The embedded ledger: SQLite at `COST_DB_PATH` in WAL mode, written in batches by one writer thread.
 
+The writer thread runs 10 `nice` steps below the event loop (Linux): it shares the core with the loop, and a batch
+is ≈ 1 ms of CPU. At equal priority the scheduler split the core between the two for that millisecond, and the
+requests in flight took the delay: the c=1 p99 in bench/ goes from 2.42 to 1.87 ms. Ten steps still give the
+writer ≈ 10 % of a saturated core, several times what it needs (≈ 10 µs per row against ≥ 300 µs per request);
+at nice 19 (≈ 1.4 %) it fell 4,000 rows behind in 20 s at c=64.
+
 Reads run on their own connection and thread (WAL lets them proceed while a batch is written). `synchronous=NORMAL`
 with WAL survives a crash of the gateway process; an OS crash or power loss may lose the last transactions.
 `COST_DB_PATH=:memory:` keeps the ledger in memory (tests, throwaway demos): one connection serves everything.
@@ -8,7 +14,10 @@ with WAL survives a crash of the gateway process; an OS crash or power loss may 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -72,13 +81,26 @@ def _where(filters: Filters) -> tuple[str, list[Any]]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
+WRITER_NICE_STEPS = 10
+
+
+def background_priority() -> None:
+    """Lower the calling thread's priority by `WRITER_NICE_STEPS` (at most to 19). Linux schedules threads one
+    by one, so the rest of the process keeps its priority; elsewhere (or where it is not allowed) nothing."""
+    if hasattr(os, "setpriority"):
+        thread = threading.get_native_id()
+        with contextlib.suppress(OSError):
+            current = os.getpriority(os.PRIO_PROCESS, thread)
+            os.setpriority(os.PRIO_PROCESS, thread, min(19, current + WRITER_NICE_STEPS))
+
+
 class SQLiteLedger:
     def __init__(self, path: str) -> None:
         self._memory = path == ":memory:"
         # a private, named in-memory database, so the writer and reader threads may share it
         self._target = f"file:ledger-{uuid.uuid4().hex}?mode=memory&cache=shared" if self._memory else path
         self._path = path
-        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="ledger-write")
+        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="ledger-write", initializer=background_priority)
         self._reader_pool = (
             self._writer_pool if self._memory else ThreadPoolExecutor(1, thread_name_prefix="ledger-read")
         )

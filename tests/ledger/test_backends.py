@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +15,7 @@ from redis.asyncio import Redis
 
 from gateway.ledger import Filters, Ledger, Record, decode_cursor
 from gateway.ledger.redis import RedisLedger
-from gateway.ledger.sqlite import SQLiteLedger
+from gateway.ledger.sqlite import WRITER_NICE_STEPS, SQLiteLedger
 
 pytestmark = pytest.mark.anyio
 
@@ -182,3 +184,19 @@ async def test_sqlite_ledger_unwritable_path_fails_naming_the_variable(tmp_path:
     with pytest.raises(RuntimeError, match="COST_DB_PATH"):
         await ledger.start()
     await ledger.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread nice values are a Linux feature")
+async def test_sqlite_writer_thread_runs_below_the_event_loop(tmp_path: Path) -> None:
+    ledger = SQLiteLedger(str(tmp_path / "costs.db"))
+    await ledger.start()
+    try:
+        loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        writer_nice = await ledger._on_writer(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        assert writer_nice == min(19, loop_nice + WRITER_NICE_STEPS)
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_nice  # the loop is untouched
+        ledger.add(record(1))
+        await ledger.flush()
+        assert (await ledger.summary(Filters())).total.requests == 1
+    finally:
+        await ledger.close()
