@@ -128,25 +128,103 @@ async def test_a_content_length_answer_is_one_write() -> None:
     assert b"\r\nx-request-id: req_1\r\n" in lean.output  # names go out lower-cased, as uvicorn sends them
 
 
-async def test_a_stream_sends_its_head_before_the_first_chunk() -> None:
+async def test_a_stream_sends_its_head_when_the_loop_comes_round_before_the_first_chunk() -> None:
     release = asyncio.Event()
-    heads: list[bytes] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
-        heads.extend(transport.writes)
         await release.wait()
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
 
     protocol, transport = connect(GatewayHttpProtocol, app)
     protocol.data_received(GET)
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert heads and heads[0].startswith(b"HTTP/1.1 200 OK\r\n")
-    assert heads[0].endswith(b"transfer-encoding: chunked\r\n\r\n")
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert len(transport.writes) == 1
+    assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert transport.writes[0].endswith(b"transfer-encoding: chunked\r\n\r\n")
     release.set()
     await asyncio.gather(*protocol.tasks)
     assert transport.output.endswith(b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n")
+
+
+async def test_stream_chunks_at_hand_go_out_together_after_the_first() -> None:
+    app = responding(200, [], *[b"data: %d\n\n" % i for i in range(40)], b"")
+    stock = await exchange(HttpToolsProtocol, app, GET)
+    lean = await exchange(GatewayHttpProtocol, app, GET)
+    assert len(stock.writes) == 42  # the head, 40 chunks, the terminator
+    assert lean.output == stock.output
+    # the head with the first chunk at once (time to first token), then 16 chunks a write, the rest with the end
+    assert [w.count(b"data: ") for w in lean.writes] == [1, 16, 16, 7]
+    assert lean.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+async def test_a_chunk_followed_by_a_wait_is_written_before_the_wait_ends() -> None:
+    release = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b"data: 2\n\n", "more_body": True})  # queued
+        await release.wait()  # a token stream: the next event is not there yet
+        await send({"type": "http.response.body", "body": b""})
+
+    protocol, transport = connect(GatewayHttpProtocol, app)
+    protocol.data_received(GET)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert transport.output.endswith(b"9\r\ndata: 1\n\n\r\n9\r\ndata: 2\n\n\r\n")
+    assert len(transport.writes) == 2
+    release.set()
+    await asyncio.gather(*protocol.tasks)
+    assert transport.output.endswith(b"0\r\n\r\n")
+
+
+async def test_a_large_burst_is_written_at_once() -> None:
+    part = b"x" * 40_000
+    seen: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(3):
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+            seen.append(len(transport.writes))
+        await send({"type": "http.response.body", "body": b""})
+
+    protocol, transport = connect(GatewayHttpProtocol, app)
+    protocol.data_received(GET)
+    await asyncio.gather(*protocol.tasks)
+    assert seen == [1, 1, 2]  # the first part at once; then 80 KB passed the 64 KiB mark: no wait for the loop
+    stock = await exchange(HttpToolsProtocol, app, GET)
+    assert transport.output == stock.output
+
+
+async def test_what_a_failing_stream_sent_is_written_before_the_connection_closes() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+        raise RuntimeError("the stream broke")
+
+    stock = await exchange(HttpToolsProtocol, app, GET)
+    lean = await exchange(GatewayHttpProtocol, app, GET)
+    assert lean.closed and stock.closed
+    assert lean.output == stock.output
+    assert lean.output.endswith(b"data: 1\n\n\r\n")
+
+
+async def test_nothing_is_written_after_the_client_left() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b"data: 2\n\n", "more_body": True})
+        protocol.connection_lost(None)  # the client goes away before the loop comes round
+
+    protocol, transport = connect(GatewayHttpProtocol, app)
+    protocol.data_received(GET)
+    await asyncio.gather(*protocol.tasks)
+    await asyncio.sleep(0)
+    assert len(transport.writes) == 1  # the head with the first chunk, before the client left
+    assert b"data: 2" not in transport.output
 
 
 @pytest.mark.parametrize(
