@@ -13,6 +13,7 @@ from pytest_httpx import HTTPXMock
 from starlette.applications import Starlette
 
 from gateway.app import build_app
+from gateway.metrics import LoopValue, Metrics
 from tests.conftest import OPENAI_BASE, auth, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -162,3 +163,15 @@ async def test_exposition_cache_hit_ratio_follows_reply_headers(gateway: tuple[S
         metrics.cache_lookup(result)
     families = parse((await client.get("/metrics")).text)
     assert samples_named(families, "cache_hit_ratio", "cache_hit_ratio") == [({}, 0.75)]
+
+
+def test_single_process_values_are_lock_free_and_exact() -> None:
+    metrics = Metrics()
+    children = metrics.http_child("/v1/chat/completions", "POST", "200")
+    assert type(children.requests._value) is LoopValue  # prometheus-client's value, without its lock
+    for _ in range(1000):
+        children.requests.inc()
+        children.duration.observe(0.002)
+    text = metrics.exposition().decode()
+    assert 'http_requests_total{method="POST",route="/v1/chat/completions",status="200"} 1000.0' in text
+    assert 'http_request_duration_seconds_count{method="POST",route="/v1/chat/completions"} 1000.0' in text
