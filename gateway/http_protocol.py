@@ -12,9 +12,11 @@ first token even when that token is slow), its first chunk at once, and later ch
 (`_queue`): uvicorn makes one `write` system call per chunk, which was a fifth of a stream's CPU when several
 events arrive in one upstream read or a busy loop finds several reads waiting.
 
-Everything else (parsing, keep-alive, pipelining, flow control, 100-continue, disconnects) is uvicorn's own:
-`GatewayHttpProtocol` only makes its cycles `LeanCycle`s. uvicorn is pinned to the minor versions this was
-written against (pyproject), and tests/test_http_protocol.py holds it to uvicorn's behaviour over a socket.
+`GatewayHttpProtocol` makes its cycles `LeanCycle`s and arms its keep-alive timer lazily (one timer per idle
+spell, not one per response). Everything else (parsing, pipelining, flow control, 100-continue, disconnects) is
+uvicorn's own. uvicorn is pinned to the minor versions this was written against (pyproject);
+tests/test_http_protocol.py runs the same raw requests through uvicorn's protocol and this one and compares the
+bytes written, and the end-to-end tests serve the gateway with it (tests/servers.py).
 """
 
 from __future__ import annotations
