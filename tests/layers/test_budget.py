@@ -359,10 +359,12 @@ async def test_redis_spend_expired_hold_frees_its_money(redis_spend_pair: tuple[
 
 
 @pytest.mark.redis
-async def test_redis_spend_concurrent_reservations_never_overcommit(
-    redis_spend_pair: tuple[RedisSpend, RedisSpend],
-) -> None:
-    one, two = redis_spend_pair
+async def test_redis_spend_concurrent_reservations_never_overcommit(redis_url: str) -> None:
+    # holds that outlive the test: the pair fixture's 0.2 s holds could expire mid-test on a slow machine and
+    # free budget for more holds (seen once under a loaded full-suite run: 18 holds of 1,000 for a 10,000 cap)
+    prefix = f"test:{uuid.uuid4().hex}:"
+    client, other = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    one, two = RedisSpend(client, prefix=prefix), RedisSpend(other, prefix=prefix)
     results: list[Hold | Refusal] = []
 
     async def take(store: RedisSpend, n: int) -> None:
@@ -372,4 +374,9 @@ async def test_redis_spend_concurrent_reservations_never_overcommit(
         for n in range(40):
             tg.start_soon(take, one if n % 2 else two, n)
     holds = [r for r in results if isinstance(r, Hold)]
+    keys = [key async for key in client.scan_iter(f"{prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+    await other.aclose()
     assert sum(h.amount for h in holds) == 10_000 and len(holds) == 10
