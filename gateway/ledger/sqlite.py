@@ -65,8 +65,8 @@ INSERT = f"INSERT OR IGNORE INTO ledger ({COLUMNS}) VALUES ({', '.join('?' * FIE
 @functools.lru_cache(maxsize=MAX_BATCH)
 def insert_rows(count: int) -> str:
     """One INSERT of `count` rows. sqlite3's `executemany` steps the statement once per row and lets go of the
-    GIL around each step; with the event loop busy on the same core every row then cost two GIL hand-offs
-    (the writer thread measured 55 µs per row). One statement is one step, one hand-off per batch."""
+    GIL around each step, a hand-off to the event loop's thread per row; one statement is one step. Standalone,
+    72-row batches: 16 to 19 µs a row with `executemany`, 9 to 14 with this."""
     return INSERT + ", ({})".format(", ".join("?" * FIELDS)) * (count - 1)
 
 
