@@ -139,6 +139,15 @@ async def call(up: Upstream, url: str, content: bytes | None = None) -> tuple[ht
         await response.aclose()
 
 
+async def call_once(kind: str, url: str, content: bytes | None = None) -> tuple[httpx.Response, bytes]:
+    """`call` through a fresh `upstream(kind)`, closed afterwards."""
+    up = upstream(kind)
+    try:
+        return await call(up, url, content)
+    finally:
+        await up.aclose()
+
+
 def assert_maps_to(exc: BaseException, status: int, code: str) -> None:
     """What the providers' one error boundary makes of a transport exception (the caller's status and code)."""
     with pytest.raises(UpstreamError) as mapped, map_upstream_errors("openai"):
@@ -148,11 +157,7 @@ def assert_maps_to(exc: BaseException, status: int, code: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_transport_sends_what_an_httpx_client_sends(server: RawServer, kind: str) -> None:
-    up = upstream(kind)
-    try:
-        response, body = await call(up, server.url + "/json", b'{"model":"gpt-4o"}')
-    finally:
-        await up.aclose()
+    response, body = await call_once(kind, server.url + "/json", b'{"model":"gpt-4o"}')
     assert (response.status_code, body) == (200, ANSWER)
     assert (response.http_version, response.reason_phrase) == ("HTTP/1.1", "OK")
     assert response.headers["content-type"] == "application/json"
@@ -173,11 +178,7 @@ async def test_transport_sends_what_an_httpx_client_sends(server: RawServer, kin
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_transport_gzip_answer_is_decoded(server: RawServer, kind: str) -> None:
-    up = upstream(kind)
-    try:
-        response, body = await call(up, server.url + "/gzip", b"{}")
-    finally:
-        await up.aclose()
+    response, body = await call_once(kind, server.url + "/gzip", b"{}")
     assert response.headers["content-encoding"] == "gzip"
     assert body == ANSWER
 
