@@ -42,15 +42,12 @@ class MemoryStore:
     def check_now(self, checks: Sequence[Check]) -> Verdict:
         now = self._clock()
         tats = self._tats
+        new_tats: Sequence[float]
         if len(checks) == 1:
-            check = checks[0]
-            verdict, new_tat = decide_one(tats.get(check.key), now, check)
-            if verdict.allowed:
-                tats[check.key] = new_tat
-                if len(tats) >= self._sweep_at:
-                    self._sweep(now)
-            return verdict
-        verdict, new_tats = decide([tats.get(c.key) for c in checks], now, checks)
+            verdict, new_tat = decide_one(tats.get(checks[0].key), now, checks[0])
+            new_tats = (new_tat,)
+        else:
+            verdict, new_tats = decide([tats.get(c.key) for c in checks], now, checks)
         if verdict.allowed:
             for check, tat in zip(checks, new_tats, strict=True):
                 tats[check.key] = tat
