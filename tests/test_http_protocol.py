@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from gateway.http_protocol import GatewayHttpProtocol
+from gateway.http_protocol import _BAD_NAME_BYTES, _BAD_VALUE_BYTES, GatewayHttpProtocol
 
 pytestmark = pytest.mark.anyio
 
@@ -106,6 +106,10 @@ CASES = {
     "HTTP/1.0": (b"GET / HTTP/1.0\r\n\r\n", responding(200, [(b"content-length", b"2")], b"ok")),
     "pipelined": (GET + POST, responding(200, [(b"content-length", b"2")], b"ok")),
     "unknown status phrase": (GET, responding(599, [(b"content-length", b"2")], b"ok")),
+    "list pairs, tab and UTF-8 in values": (
+        GET,
+        responding(200, [[b"content-length", b"2"], [b"x-t", b"a\tb"], [b"x-u", "é".encode()]], b"ok"),  # type: ignore[list-item]
+    ),
 }
 
 
@@ -234,6 +238,9 @@ async def test_nothing_is_written_after_the_client_left() -> None:
         (b"x-nul", b"a\x00b"),
         (b"bad name", b"v"),
         (b"x:colon", b"v"),
+        (b"x-del", b"a\x7fb"),
+        (b"x-lf-only", b"a\nb"),
+        (b"X-Upper\t", b"v"),
     ],
 )
 async def test_an_invalid_header_writes_nothing_and_drops_the_connection(header: tuple[bytes, bytes]) -> None:
@@ -242,6 +249,13 @@ async def test_an_invalid_header_writes_nothing_and_drops_the_connection(header:
         transport = await exchange(protocol_class, app, GET)
         assert transport.writes == []
         assert transport.closed
+
+
+def test_the_rejected_bytes_are_exactly_those_of_uvicorns_patterns() -> None:
+    for byte in range(256):
+        one = bytes([byte])
+        assert (one in _BAD_NAME_BYTES) == (HEADER_RE.search(one) is not None), byte
+        assert (one in _BAD_VALUE_BYTES) == (HEADER_VALUE_RE.search(one) is not None), byte
 
 
 async def test_a_body_longer_than_its_content_length_is_refused() -> None:
