@@ -209,3 +209,32 @@ def test_buffered_lines_go_out_in_whole_lines_of_at_most_pipe_buf(tmp_path: Path
     assert len(writes) > 1
     assert all(len(w.encode()) <= PIPE_BUF and w.endswith("\n") for w in writes)
     assert "".join(writes).splitlines() == [line.decode() for line in lines]
+
+
+@pytest.mark.parametrize(
+    "dirty",
+    [
+        OPENAI_KEY,
+        "sk-proj-abcdefgh12345678",
+        "Bearer abcdefgh.ijk",
+        "AIza" + "x" * 30,
+        "eyJhbGciOiJIUzI1.eyJzdWIi.c2ln",
+    ],
+)
+def test_a_secret_in_any_string_field_is_masked_and_the_others_are_kept(dirty: str) -> None:
+    """The formatter checks a line's strings together; a suspect line has each string redacted on its own."""
+    from gateway.log import REDACTED, JSONFormatter, Redactor
+
+    redactor = Redactor([OPENAI_KEY])
+    formatter = JSONFormatter(redactor=redactor)
+    clean = {"request_id": "req_1", "route": "/v1/chat/completions", "model": "gpt-4o-mini", "tokens": 3}
+    assert not redactor.suspects("\n".join(v for v in clean.values() if isinstance(v, str)))
+    assert json.loads(formatter.line(0.0, "INFO", "gateway.access", "POST 200", clean))["model"] == "gpt-4o-mini"
+    for field in ("request_id", "model", "user"):
+        entry = json.loads(formatter.line(0.0, "INFO", "gateway.access", "POST 200", clean | {field: f"x {dirty}"}))
+        assert dirty not in json.dumps(entry)
+        assert REDACTED in entry[field]
+        assert entry["route"] == "/v1/chat/completions" and entry["tokens"] == 3
+        assert entry["message"] == "POST 200"
+    entry = json.loads(formatter.line(0.0, "INFO", "gateway.access", f"POST {dirty}", clean))
+    assert dirty not in entry["message"] and entry["request_id"] == "req_1"
