@@ -56,7 +56,7 @@ class FrontMiddleware:
     ) -> None:
         self.app = app
         self.access_log = AccessLog(metrics)
-        self.active = metrics.active_connections
+        self.active = metrics.active
         self.authenticator = authenticator
         self.rate_limit = rate_limit
         self.body_timeout_s = body_timeout_s
