@@ -45,6 +45,7 @@ from gateway.providers.registry import build_providers
 from gateway.ratelimit.gcra import optional_rate
 from gateway.ratelimit.limiter import build_limiter
 from gateway.routes import LLMRoutes
+from gateway.routing import FixedPaths
 from gateway.settings import Settings
 from gateway.store import make_redis
 from gateway.types import ASGIApp, Layer
@@ -59,7 +60,7 @@ class GatewayApp(Starlette):
     `send` wrapper and a frame to every request and every streamed chunk."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        app: ASGIApp = self.router
+        app: ASGIApp = FixedPaths(self.router)  # fixed-path routes by one lookup (routing.py)
         for cls, args, kwargs in reversed(self.user_middleware):
             app = cls(app, *args, **kwargs)
         return app
