@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from translators.errors import TranslationError
 
@@ -221,11 +221,14 @@ class _Sampling(_Open):
     # gateway extension (CONTRACT §4): the failover chain for this request; [] disables failover
     fallbacks: list[ModelName] | None = None
 
-    @model_validator(mode="after")
-    def _stream_options_need_stream(self) -> _Sampling:
-        if self.stream_options is not None and not self.stream:
+    @field_validator("stream_options")
+    @classmethod
+    def _stream_options_need_stream(cls, value: StreamOptions | None, info: ValidationInfo) -> StreamOptions | None:
+        # a field validator runs only when the field is given: a model validator called into Python for every
+        # request (≈ 1 µs of the 5 µs a chat body takes to validate)
+        if value is not None and not info.data.get("stream"):
             raise ValueError("`stream_options` is only allowed when `stream` is true")
-        return self
+        return value
 
 
 class ChatRequest(_Sampling):

@@ -48,7 +48,8 @@ USER = [{"role": "user", "content": "hi"}]
             "response_format.json_schema",
             "required",
         ),
-        ({"model": "m", "messages": USER, "stream_options": {"include_usage": True}}, None, "stream"),
+        ({"model": "m", "messages": USER, "stream_options": {"include_usage": True}}, "stream_options", "stream"),
+        ({"model": "m", "messages": USER, "stream": False, "stream_options": {}}, "stream_options", "stream"),
     ],
 )
 def test_validate_chat_names_the_bad_field(body: dict[str, Any], param: str | None, fragment: str) -> None:
