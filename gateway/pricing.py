@@ -84,6 +84,8 @@ def cost_picos(price: Price, usage: Usage) -> int:
 
 def format_nanos(nanos: int) -> str:
     """Nano-units -> a plain decimal string without trailing zeros: 1234500 -> "0.0012345", 0 -> "0"."""
+    if nanos == 0:  # every cache hit
+        return "0"
     sign = "-" if nanos < 0 else ""
     whole, frac = divmod(abs(nanos), NANOS_PER_UNIT)
     text = f"{whole}.{frac:09d}".rstrip("0").rstrip(".")

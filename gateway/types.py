@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from gateway.usage import Usage
 
 JSON = dict[str, Any]
 Scope = MutableMapping[str, Any]
@@ -79,6 +82,10 @@ class Reply:
     raw: bytes | None = None
     stream: ChunkStream | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # `body`'s usage once read (gateway.usage.usage_of_reply): the budget, metrics and token-limit layers all
+    # meter a whole answer
+    usage: Usage | None = field(default=None, repr=False, compare=False)
+    usage_read: bool = field(default=False, repr=False, compare=False)
 
 
 Handler = Callable[[ChatCall], Awaitable[Reply]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from gateway.types import JSON
+from gateway.types import JSON, Reply
 
 
 class Usage(NamedTuple):
@@ -43,3 +43,11 @@ def usage_from(usage: JSON | None) -> Usage | None:
 
 def usage_of_body(body: JSON | None) -> Usage | None:
     return usage_from(body.get("usage")) if isinstance(body, dict) else None
+
+
+def usage_of_reply(reply: Reply) -> Usage | None:
+    """The usage of a whole answer (`usage_of_body(reply.body)`), read once per reply and kept on it."""
+    if not reply.usage_read:
+        reply.usage = usage_of_body(reply.body)
+        reply.usage_read = True
+    return reply.usage

@@ -37,7 +37,7 @@ from gateway.spend import Cap, Hold, MemorySpend, Refusal, SpendStore
 from gateway.spend.periods import PeriodClock, Periods
 from gateway.streams import Outcome, tap, usage_of
 from gateway.types import JSON, ChatCall, Chunk, Handler, Reply, Target
-from gateway.usage import Usage, usage_from, usage_of_body
+from gateway.usage import Usage, usage_from, usage_of_reply
 
 logger = logging.getLogger("gateway.costs")
 
@@ -346,7 +346,7 @@ class _Meter:
 
     def whole_answer(self) -> None:
         reply = self._reply
-        usage = usage_of_body(reply.body)
+        usage = usage_of_reply(reply)
         if usage is None:  # a vendor that sent no usage: estimate, never skip
             usage = Usage(
                 prompt_tokens=estimate_prompt(self._call),

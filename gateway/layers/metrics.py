@@ -20,7 +20,7 @@ from gateway.errors import GatewayError
 from gateway.metrics import NONE, Metrics
 from gateway.streams import Outcome, TappedStream, tap, usage_of
 from gateway.types import ChatCall, Chunk, Handler, Reply, Target
-from gateway.usage import Usage, usage_from, usage_of_body
+from gateway.usage import Usage, usage_from, usage_of_reply
 
 logger = logging.getLogger("gateway.llm")
 
@@ -83,7 +83,7 @@ class LLMMetrics:
         metrics.cache_lookup(cache)
         if reply.stream is None:
             in_flight.dec()
-            usage = usage_of_body(reply.body)
+            usage = usage_of_reply(reply)
             cost = _cost(reply.headers.get("x-gateway-cost"))
             self._done(call, reply.target, "200", cache, started, usage, cost, record)
             return reply

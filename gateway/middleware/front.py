@@ -88,8 +88,12 @@ class FrontMiddleware:
                 headers_at = time.perf_counter()
                 headers = [*message.get("headers", ()), *own_headers]
                 # the LLM limit's trio, when set, wins (names are lower-case: ours, and Starlette's Response)
-                if limit is not None and not any(name == LIMIT_HEADER for name, _ in headers):
-                    headers += limit_headers(limit)
+                if limit is not None:
+                    for name, _ in headers:
+                        if name == LIMIT_HEADER:
+                            break
+                    else:
+                        headers += limit_headers(limit)
                 message["headers"] = headers
             await send(message)
 

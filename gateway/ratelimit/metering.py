@@ -12,7 +12,7 @@ from gateway.ratelimit.gcra import Check
 from gateway.ratelimit.limiter import Limiter
 from gateway.streams import Outcome, TappedStream, tap, usage_of
 from gateway.types import Chunk, ChunkStream, Reply
-from gateway.usage import usage_from, usage_of_body
+from gateway.usage import usage_from, usage_of_reply
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Meter:
         elif reply.stream is not None:
             reply.stream = self._tap(reply.stream, checks)
         else:
-            usage = usage_of_body(reply.body)
+            usage = usage_of_reply(reply)
             if usage is not None:
                 await self.settle(checks, usage.total_tokens)
 
