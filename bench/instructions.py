@@ -1,0 +1,246 @@
+"""Instructions per request, counted by valgrind: `.venv/bin/python bench/instructions.py [--cell hit|miss] ...`.
+
+This VM's speed swings by 2x within minutes (bench/README.md), so a 3 % change cannot be seen in timings.
+valgrind's cachegrind counts the instructions a process executes, the same for the same work whatever else the
+machine is doing. Each figure here is the difference between two runs of one in-process driver, N1 and N2
+requests, divided by N2 - N1: start-up and import costs cancel out.
+
+The driver builds the gateway as `bench/run.py` configures it (every default layer on, the nginx fake as the
+upstream), and feeds raw HTTP/1.1 requests to the gateway's own protocol class (`GatewayHttpProtocol`) over an
+in-memory transport, one at a time: HTTP parsing, the app, the response head and the ledger's writer thread are
+counted; the kernel's socket work is not. `--cell hit` sends one body again and again (a memory-cache hit after
+the first), `--cell miss` a new body each time (an upstream call through aiohttp, and a store).
+
+    --trees DIR...     compare source trees (e.g. `git worktree add /tmp/before HEAD~3`); each is compiled to
+                       .pyc first: code run from source costs a different number of instructions per request
+    --ablate NAME...   also count with one part taken out, to price it: LLMMetrics, RateLimit, Budget (pipeline
+                       layers), access (the access line and HTTP metrics), log (the access line only), httprl
+                       (the general rate limit), valid (request validation), ledger (the ledger row)
+
+The ledger writes full batches only here (its flush interval would make batch sizes, and so the count, follow
+the machine's speed). Two runs of one tree still differ by up to 1.5 % (timers, the writer thread's turns for
+the GIL): run twice before believing a smaller change. Needs valgrind and nginx (Debian packages).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import types
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+ABLATIONS = ("LLMMetrics", "RateLimit", "Budget", "access", "log", "httprl", "valid", "ledger")
+
+
+class RecordingTransport(asyncio.Transport):
+    """Takes the protocol's writes and drops them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def write(self, data: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def ablate(names: set[str]) -> None:
+    """Take parts out before the app is built (monkeypatching: this is a measuring tool, not the product)."""
+    import gateway.app
+
+    if names & {"LLMMetrics", "RateLimit", "Budget"}:
+        compose = gateway.app.compose
+        gateway.app.compose = lambda layers, terminal: compose(  # type: ignore[assignment]
+            [layer for layer in layers if type(layer).__name__ not in names], terminal=terminal
+        )
+    if "log" in names:
+        import gateway.middleware.access_log
+
+        gateway.middleware.access_log.info_line = lambda *args, **kwargs: None  # type: ignore[assignment]
+    if "access" in names:
+        from gateway.middleware.access_log import AccessLog
+
+        AccessLog.finish = lambda *args, **kwargs: None  # type: ignore[method-assign]
+    if "httprl" in names:
+        from gateway.middleware.ratelimit import HTTPRateLimit
+
+        HTTPRateLimit.applies = lambda self, path: False  # type: ignore[method-assign]
+    if "valid" in names:
+        import gateway.routes
+
+        gateway.routes.validate_chat = lambda body: types.SimpleNamespace(  # type: ignore[assignment]
+            model=body["model"], stream=body.get("stream")
+        )
+    if "ledger" in names:
+        from gateway.layers.budget import Budget
+
+        class NoLedger:
+            def __init__(self, real: Any) -> None:
+                self.real = real
+
+            def add(self, record: Any) -> None:
+                pass
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self.real, name)
+
+        init = Budget.__init__
+
+        def without_ledger(self: Budget, *args: Any, **kwargs: Any) -> None:
+            init(self, *args, **kwargs)
+            self.ledger = NoLedger(self.ledger)
+
+        Budget.__init__ = without_ledger  # type: ignore[method-assign]
+
+
+async def drive(bench: Any, cell: str, n: int) -> None:
+    """`n` requests (after 20 to warm up) through the gateway's protocol, one at a time."""
+    from layers import chat_body  # bench/layers.py
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from gateway.app import build_app
+    from gateway.http_protocol import GatewayHttpProtocol
+
+    # The ledger writes a batch when it holds MAX_BATCH rows or every FLUSH_INTERVAL_S; under valgrind the
+    # interval would cut batches of a size that depends on the machine's speed, and a batch's commit is shared
+    # by its rows. Full batches only, as under load (bench/README.md): the count stops following the clock.
+    from gateway.ledger.batch import BatchWriter
+    from gateway.log import configure_from
+    from gateway.settings import Settings
+
+    assert BatchWriter.__init__.__kwdefaults__ is not None
+    BatchWriter.__init__.__kwdefaults__["interval_s"] = 3600.0
+    settings = Settings.from_env(bench.gateway_env("json"))
+    real_stdout = sys.stdout
+    sys.stdout = open(os.devnull, "w")  # the gateway's log lines, for the whole run
+    configure_from(settings)
+    app = build_app(settings)
+    config = Config(app, log_config=None, access_log=False, proxy_headers=False)  # type: ignore[arg-type]
+    config.load()
+    token = bench.token.encode()
+
+    def raw(body: bytes) -> bytes:
+        return (
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            b"authorization: Bearer " + token + b"\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+        )
+
+    same = raw(chat_body(None))
+    requests: Iterator[bytes] = (same if cell == "hit" else raw(chat_body(i)) for i in range(n + 20))
+    try:
+        async with app.router.lifespan_context(app):  # type: ignore[attr-defined]
+            protocol = GatewayHttpProtocol(config=config, server_state=ServerState(), app_state={})
+            protocol.connection_made(RecordingTransport())
+            for request in requests:
+                protocol.data_received(request)
+                while protocol.tasks:
+                    await asyncio.gather(*protocol.tasks)
+    finally:
+        sys.stdout.close()
+        sys.stdout = real_stdout
+
+
+def inner(args: argparse.Namespace) -> None:
+    """One counted run (under valgrind): the driver in this process, nginx started here."""
+    sys.path.insert(0, str(Path(args.tree)))
+    sys.path.insert(0, str(Path(args.tree) / "bench"))
+    from run import BENCH, JWT_SECRET, NGINX_CONF, Bench
+
+    from gateway.auth import issue_token
+
+    ablate(set(args.ablated))
+    ns = argparse.Namespace(
+        seconds=1, proxy_core="0", load_core="1", upstream_port=args.port, proxy_port=18090, workers=1, gateway_env=[]
+    )
+    with tempfile.TemporaryDirectory(prefix="llmgw-instr-") as tmp_name:
+        tmp = Path(tmp_name)
+        (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=args.port, www=BENCH / "upstream" / "www"))
+        bench = Bench(ns, tmp, issue_token(JWT_SECRET, sub="bench-user", ttl_s=86400))
+        nginx = bench.start("nginx", ["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)], core="1")
+        try:
+            bench.wait_ready(nginx, f"{bench.upstream}/health")
+            import uvloop
+
+            uvloop.run(drive(bench, args.cell, args.n))
+        finally:
+            nginx.stop()
+
+
+def count(tree: Path, cell: str, n: int, ablated: tuple[str, ...], port: int) -> int:
+    """Instructions of one whole run of `n` requests."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"PYTHONHASHSEED": "0"}
+    cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+    cmd += [sys.executable, str(HERE), "--inner", "--tree", str(tree), "--cell", cell, "--n", str(n)]
+    cmd += ["--port", str(port), *(["--ablated", *ablated] if ablated else [])]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"instructions: run failed ({' '.join(cmd)}):\n{done.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cell", choices=("hit", "miss"), default="hit")
+    p.add_argument("--trees", nargs="*", type=Path, default=[HERE.parent.parent])
+    p.add_argument("--ablate", nargs="*", choices=ABLATIONS, default=[])
+    p.add_argument("--n1", type=int, default=200)
+    p.add_argument("--n2", type=int, default=1200)
+    p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--tree", help=argparse.SUPPRESS)
+    p.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--port", type=int, default=18180, help=argparse.SUPPRESS)
+    p.add_argument("--ablated", nargs="*", default=[], help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.inner:
+        inner(args)
+        return
+    for tree in args.trees:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        dirs = [str(tree / d) for d in ("gateway", "translators", "bench")]
+        subprocess.run([sys.executable, "-m", "compileall", "-q", *dirs], env=env, check=True, capture_output=True)
+    jobs = [(tree, ()) for tree in args.trees] + [(args.trees[0], (name,)) for name in args.ablate]
+    runs = [(job, n) for job in jobs for n in (args.n1, args.n2)]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # one valgrind per core
+        counts = list(
+            pool.map(lambda item: count(item[0][0], args.cell, item[1], item[0][1], 18180 + runs.index(item)), runs)
+        )
+    per_request = {job: (counts[2 * i + 1] - counts[2 * i]) / (args.n2 - args.n1) for i, job in enumerate(jobs)}
+    full = per_request[jobs[0]]
+    lines = [f"instructions per {args.cell} request (runs of {args.n1} and {args.n2} requests, in-process):", ""]
+    lines += ["| tree | without | instructions | vs the first |", "|---|---|---|---|"]
+    for (tree, ablated), value in per_request.items():
+        change = f"{value - full:+,.0f} ({value / full - 1:+.1%})"
+        lines.append(f"| {tree} | {', '.join(ablated) or '-'} | {value:,.0f} | {change} |")
+    sys.path.insert(0, str(HERE.parent))
+    from run import say
+
+    say("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
