@@ -41,32 +41,6 @@ HERE = Path(__file__).resolve()
 ABLATIONS = ("LLMMetrics", "RateLimit", "Budget", "access", "log", "httprl", "valid", "ledger")
 
 
-class RecordingTransport(asyncio.Transport):
-    """Takes the protocol's writes and drops them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.closed = False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
-
-    def write(self, data: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-
 def ablate(names: set[str]) -> None:
     """Take parts out before the app is built (monkeypatching: this is a measuring tool, not the product)."""
     import gateway.app
@@ -127,6 +101,7 @@ async def drive(bench: Any, cell: str, n: int) -> None:
     from gateway.ledger.batch import BatchWriter
     from gateway.log import configure_from
     from gateway.settings import Settings
+    from tests.fakes.transport import RecordingTransport  # the protocol tests' in-memory transport
 
     assert BatchWriter.__init__.__kwdefaults__ is not None
     BatchWriter.__init__.__kwdefaults__["interval_s"] = 3600.0

@@ -13,6 +13,7 @@ from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, Ht
 from uvicorn.server import ServerState
 
 from gateway.http_protocol import _BAD_NAME_BYTES, _BAD_VALUE_BYTES, GatewayHttpProtocol
+from tests.fakes.transport import RecordingTransport
 
 pytestmark = pytest.mark.anyio
 
@@ -20,35 +21,6 @@ App = Callable[[Any, Any, Any], Awaitable[None]]
 GET = b"GET /x?q=1 HTTP/1.1\r\nhost: t\r\n\r\n"
 HEAD = b"HEAD /x HTTP/1.1\r\nhost: t\r\n\r\n"
 POST = b"POST /v1/chat/completions HTTP/1.1\r\nhost: t\r\ncontent-length: 11\r\n\r\nhello world"
-
-
-class RecordingTransport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.writes.append(bytes(data))
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    @property
-    def output(self) -> bytes:
-        return b"".join(self.writes)
 
 
 def connect(
