@@ -182,7 +182,7 @@ class LeanCycle(RequestResponseCycle):
 
         uvicorn lower-cases, checks and writes header by header in Python. Here the names are joined once and
         checked with `bytes.translate` (deleting the bytes uvicorn's patterns reject must delete nothing), and
-        the block is joined in C (`b": ".join` per pair): 7.0 -> 2.6 µs for the 16 headers of a cache hit.
+        the block is joined in C (`b": ".join` per pair): ≈ 7 -> ≈ 4 µs for the 16 headers of a cache hit.
         Only the three framing headers are looked at one by one, as uvicorn does."""
         pairs = [*self.default_headers, *headers]
         names = b"".join([name for name, _ in pairs])
