@@ -1,4 +1,4 @@
-"""Instructions per request, counted by valgrind: `.venv/bin/python bench/instructions.py [--cell hit|miss] ...`.
+"""Instructions per request, counted by valgrind: `.venv/bin/python bench/instructions.py [--cell hit|miss|stream]`.
 
 This VM's speed swings by 2x within minutes (bench/README.md), so a 3 % change cannot be seen in timings.
 valgrind's cachegrind counts the instructions a process executes, the same for the same work whatever else the
@@ -9,8 +9,11 @@ The driver builds the gateway as `bench/run.py` configures it (every default lay
 upstream), and feeds raw HTTP/1.1 requests to the gateway's own protocol class (`GatewayHttpProtocol`) over an
 in-memory transport, one at a time: HTTP parsing, the app, the response head and the ledger's writer thread are
 counted; the kernel's socket work is not. `--cell hit` sends one body again and again (a memory-cache hit after
-the first), `--cell miss` a new body each time (an upstream call through aiohttp, and a store).
+the first), `--cell miss` a new body each time (an upstream call through aiohttp, and a store), `--cell stream` a
+new streamed body each time (42 chunks from the SSE fake; `--model` picks the vendor, so the translators count).
 
+    --n1 N --n2 M      the two run lengths (200 and 1,200): a later window (say 1,200 and 2,200) shows whether a
+                       request costs more once the process has served many (a growing cache or ledger)
     --trees DIR...     compare source trees (e.g. `git worktree add /tmp/before HEAD~3`); each is compiled to
                        .pyc first: code run from source costs a different number of instructions per request
     --ablate NAME...   also count with one part taken out, to price it: LLMMetrics, RateLimit, Budget (pipeline
@@ -36,6 +39,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 HERE = Path(__file__).resolve()
 ABLATIONS = ("LLMMetrics", "RateLimit", "Budget", "access", "log", "httprl", "valid", "ledger")
@@ -86,7 +91,7 @@ def ablate(names: set[str]) -> None:
         setattr(Budget, "__init__", without_ledger)  # noqa: B010
 
 
-async def drive(bench: Any, cell: str, n: int) -> None:
+async def drive(bench: Any, cell: str, n: int, model: str) -> None:
     """`n` requests (after 20 to warm up) through the gateway's protocol, one at a time."""
     from layers import chat_body  # bench/layers.py
     from uvicorn.config import Config
@@ -94,18 +99,17 @@ async def drive(bench: Any, cell: str, n: int) -> None:
 
     from gateway.app import build_app
     from gateway.http_protocol import GatewayHttpProtocol
-
-    # The ledger writes a batch when it holds MAX_BATCH rows or every FLUSH_INTERVAL_S; under valgrind the
-    # interval would cut batches of a size that depends on the machine's speed, and a batch's commit is shared
-    # by its rows. Full batches only, as under load (bench/README.md): the count stops following the clock.
     from gateway.ledger.batch import BatchWriter
     from gateway.log import configure_from
     from gateway.settings import Settings
     from tests.fakes.transport import RecordingTransport  # the protocol tests' in-memory transport
 
+    # The ledger writes a batch when it holds MAX_BATCH rows or every FLUSH_INTERVAL_S; under valgrind the
+    # interval would cut batches of a size that depends on the machine's speed, and a batch's commit is shared
+    # by its rows. Full batches only, as under load (bench/README.md): the count stops following the clock.
     assert BatchWriter.__init__.__kwdefaults__ is not None
     BatchWriter.__init__.__kwdefaults__["interval_s"] = 3600.0
-    settings = Settings.from_env(bench.gateway_env("json"))
+    settings = Settings.from_env(bench.gateway_env("sse" if cell == "stream" else "json"))
     real_stdout = sys.stdout
     sys.stdout = open(os.devnull, "w")  # the gateway's log lines, for the whole run
     configure_from(settings)
@@ -120,16 +124,29 @@ async def drive(bench: Any, cell: str, n: int) -> None:
             b"authorization: Bearer " + token + b"\r\ncontent-length: %d\r\n\r\n" % len(body) + body
         )
 
-    same = raw(chat_body(None))
-    requests: Iterator[bytes] = (same if cell == "hit" else raw(chat_body(i)) for i in range(n + 20))
+    def body(i: int | None) -> bytes:
+        fields = orjson.loads(chat_body(i)) | {"model": model}
+        if cell == "stream":
+            fields["stream"] = True
+        return raw(orjson.dumps(fields))
+
+    same = body(None)
+    requests: Iterator[bytes] = (same if cell == "hit" else body(i) for i in range(n + 20))
     try:
         async with app.router.lifespan_context(app):
             protocol = GatewayHttpProtocol(config=config, server_state=ServerState(), app_state={})
-            protocol.connection_made(RecordingTransport())
-            for request in requests:
+            transport = RecordingTransport()
+            protocol.connection_made(transport)
+            for number, request in enumerate(requests):
                 protocol.data_received(request)
                 while protocol.tasks:
                     await asyncio.gather(*protocol.tasks)
+                # a request that failed (a timeout under valgrind's slowness, say) took another path: no count
+                answer = transport.output
+                complete = answer.endswith(b"0\r\n\r\n") and b"data: [DONE]" in answer
+                if not answer.startswith(b"HTTP/1.1 200 ") or (cell == "stream" and not complete):
+                    raise SystemExit(f"instructions: request {number} did not succeed: {answer[:600]!r}")
+                transport.writes.clear()
     finally:
         sys.stdout.close()
         sys.stdout = real_stdout
@@ -145,7 +162,13 @@ def inner(args: argparse.Namespace) -> None:
 
     ablate(set(args.ablated))
     ns = argparse.Namespace(
-        seconds=1, proxy_core="0", load_core="1", upstream_port=args.port, proxy_port=18090, workers=1, gateway_env=[]
+        seconds=1,
+        proxy_core="0",
+        load_core="1",
+        upstream_port=args.port,
+        proxy_port=18090,
+        workers=1,
+        gateway_env=args.gateway_env,
     )
     with tempfile.TemporaryDirectory(prefix="llmgw-instr-") as tmp_name:
         tmp = Path(tmp_name)
@@ -156,16 +179,17 @@ def inner(args: argparse.Namespace) -> None:
             bench.wait_ready(nginx, f"{bench.upstream}/health")
             import uvloop
 
-            uvloop.run(drive(bench, args.cell, args.n))
+            uvloop.run(drive(bench, args.cell, args.n, args.model))
         finally:
             nginx.stop()
 
 
-def count(tree: Path, cell: str, n: int, ablated: tuple[str, ...], port: int) -> int:
+def count(tree: Path, args: argparse.Namespace, n: int, ablated: tuple[str, ...], port: int) -> int:
     """Instructions of one whole run of `n` requests."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"PYTHONHASHSEED": "0"}
     cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
-    cmd += [sys.executable, str(HERE), "--inner", "--tree", str(tree), "--cell", cell, "--n", str(n)]
+    cmd += [sys.executable, str(HERE), "--inner", "--tree", str(tree), "--cell", args.cell, "--n", str(n)]
+    cmd += ["--model", args.model, "--gateway-env", *args.gateway_env]
     cmd += ["--port", str(port), *(["--ablated", *ablated] if ablated else [])]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
@@ -176,7 +200,8 @@ def count(tree: Path, cell: str, n: int, ablated: tuple[str, ...], port: int) ->
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cell", choices=("hit", "miss"), default="hit")
+    p.add_argument("--cell", choices=("hit", "miss", "stream"), default="hit")
+    p.add_argument("--model", default="gpt-4o-mini", help="the chat model (claude-sonnet-4-5, gemini-2.5-flash...)")
     p.add_argument("--trees", nargs="*", type=Path, default=[HERE.parent.parent])
     p.add_argument("--ablate", nargs="*", choices=ABLATIONS, default=[])
     p.add_argument("--n1", type=int, default=200)
@@ -186,6 +211,7 @@ def main() -> None:
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=18180, help=argparse.SUPPRESS)
     p.add_argument("--ablated", nargs="*", default=[], help=argparse.SUPPRESS)
+    p.add_argument("--gateway-env", nargs="*", default=[], metavar="VAR=VALUE", help="extra gateway variables")
     args = p.parse_args()
     if args.inner:
         inner(args)
@@ -194,15 +220,22 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         dirs = [str(tree / d) for d in ("gateway", "translators", "bench")]
         subprocess.run([sys.executable, "-m", "compileall", "-q", *dirs], env=env, check=True, capture_output=True)
-    jobs = [(tree, ()) for tree in args.trees] + [(args.trees[0], (name,)) for name in args.ablate]
+    jobs: list[tuple[Path, tuple[str, ...]]] = [(tree, ()) for tree in args.trees]
+    jobs += [(args.trees[0], (name,)) for name in args.ablate]
     runs = [(job, n) for job in jobs for n in (args.n1, args.n2)]
+
+    def one_run(item: tuple[tuple[Path, tuple[str, ...]], int]) -> int:
+        (tree, ablated), n = item
+        return count(tree, args, n, ablated, 18180 + runs.index(item))
+
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # one valgrind per core
-        counts = list(
-            pool.map(lambda item: count(item[0][0], args.cell, item[1], item[0][1], 18180 + runs.index(item)), runs)
-        )
+        counts = list(pool.map(one_run, runs))
     per_request = {job: (counts[2 * i + 1] - counts[2 * i]) / (args.n2 - args.n1) for i, job in enumerate(jobs)}
     full = per_request[jobs[0]]
-    lines = [f"instructions per {args.cell} request (runs of {args.n1} and {args.n2} requests, in-process):", ""]
+    lines = [
+        f"instructions per {args.cell} request, {args.model} (runs of {args.n1} and {args.n2} requests, in-process):",
+        "",
+    ]
     lines += ["| tree | without | instructions | vs the first |", "|---|---|---|---|"]
     for (tree, ablated), value in per_request.items():
         change = f"{value - full:+,.0f} ({value / full - 1:+.1%})"
