@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import re
 import subprocess
@@ -91,6 +92,16 @@ def ablate(names: set[str]) -> None:
         setattr(Budget, "__init__", without_ledger)  # noqa: B010
 
 
+def recording_transport() -> Any:
+    """The protocol tests' in-memory transport (tests/fakes/transport.py), taken from this checkout: an older tree
+    measured with --trees may not have it."""
+    spec = importlib.util.spec_from_file_location("fake_transport", HERE.parent.parent / "tests/fakes/transport.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.RecordingTransport()
+
+
 async def drive(bench: Any, cell: str, n: int, model: str) -> None:
     """`n` requests (after 20 to warm up) through the gateway's protocol, one at a time."""
     from layers import chat_body  # bench/layers.py
@@ -102,7 +113,6 @@ async def drive(bench: Any, cell: str, n: int, model: str) -> None:
     from gateway.ledger.batch import BatchWriter
     from gateway.log import configure_from
     from gateway.settings import Settings
-    from tests.fakes.transport import RecordingTransport  # the protocol tests' in-memory transport
 
     # The ledger writes a batch when it holds MAX_BATCH rows or every FLUSH_INTERVAL_S; under valgrind the
     # interval would cut batches of a size that depends on the machine's speed, and a batch's commit is shared
@@ -135,7 +145,7 @@ async def drive(bench: Any, cell: str, n: int, model: str) -> None:
     try:
         async with app.router.lifespan_context(app):
             protocol = GatewayHttpProtocol(config=config, server_state=ServerState(), app_state={})
-            transport = RecordingTransport()
+            transport = recording_transport()
             protocol.connection_made(transport)
             for number, request in enumerate(requests):
                 protocol.data_received(request)
