@@ -328,22 +328,26 @@ def _first_error(exc: ValidationError) -> TranslationError:
     return TranslationError(f"Invalid value for {where}: {message}", param=param)
 
 
+# The entry points call the model's pydantic-core validator directly: `model_validate` passes seven keyword
+# arguments on to it: 41.1k -> 37.1k instructions for the bench's chat body, ≈ 1 µs (same result, same errors).
+
+
 def validate_chat(body: JSON) -> ChatRequest:
     try:
-        return ChatRequest.model_validate(body)
+        return ChatRequest.__pydantic_validator__.validate_python(body)  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise _first_error(exc) from None
 
 
 def validate_completion(body: JSON) -> CompletionRequest:
     try:
-        return CompletionRequest.model_validate(body)
+        return CompletionRequest.__pydantic_validator__.validate_python(body)  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise _first_error(exc) from None
 
 
 def validate_embedding(body: JSON) -> EmbeddingRequest:
     try:
-        return EmbeddingRequest.model_validate(body)
+        return EmbeddingRequest.__pydantic_validator__.validate_python(body)  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise _first_error(exc) from None
