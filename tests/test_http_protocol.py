@@ -24,11 +24,17 @@ POST = b"POST /v1/chat/completions HTTP/1.1\r\nhost: t\r\ncontent-length: 11\r\n
 
 
 def connect(
-    protocol_class: type[HttpToolsProtocol], app: App, *, keep_alive_s: float = 5
+    protocol_class: type[HttpToolsProtocol],
+    app: App,
+    *,
+    keep_alive_s: float = 5,
+    server: ServerState | None = None,
+    transport: RecordingTransport | None = None,
 ) -> tuple[HttpToolsProtocol, RecordingTransport]:
+    """A connection to a server (`server`: one shared with other connections; a new one by default)."""
     config = Config(app, timeout_keep_alive=keep_alive_s, log_config=None)  # type: ignore[arg-type]
-    protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
-    transport = RecordingTransport()
+    protocol = protocol_class(config=config, server_state=server or ServerState(), app_state={})
+    transport = transport or RecordingTransport()
     protocol.connection_made(transport)
     return protocol, transport
 
@@ -102,6 +108,108 @@ async def test_a_content_length_answer_is_one_write() -> None:
     assert len(stock.writes) == 2
     assert len(lean.writes) == 1
     assert b"\r\nx-request-id: req_1\r\n" in lean.output  # names go out lower-cased, as uvicorn sends them
+
+
+class OrderedTransport(RecordingTransport):
+    """Refuses writes after `close`, as a socket transport does, and records the order of both."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self.closed:
+            self.events.append("write")
+            super().write(data)
+
+    def close(self) -> None:
+        self.events.append("close")
+        super().close()
+
+
+async def test_answers_finished_in_one_pass_of_the_loop_are_written_together_after_it() -> None:
+    seen_by_the_second: list[int] = []
+
+    def app_for(index: int) -> App:
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await responding(200, [(b"content-length", b"2")], b"ok")(scope, receive, send)
+            if index == 1:
+                seen_by_the_second.append(len(transports[0].writes))
+
+        return app
+
+    server = ServerState()
+    pairs = [connect(GatewayHttpProtocol, app_for(i), server=server) for i in range(2)]
+    transports = [transport for _, transport in pairs]
+    for protocol, _ in pairs:
+        protocol.data_received(GET)  # both requests are ready when the loop next comes round
+    await asyncio.gather(*server.tasks)
+    await asyncio.sleep(0)
+    assert seen_by_the_second == [0]  # the first answer was complete, and not written yet
+    assert [len(t.writes) for t in transports] == [1, 1]
+    assert all(t.output.startswith(b"HTTP/1.1 200 OK\r\n") and t.output.endswith(b"\r\n\r\nok") for t in transports)
+
+
+async def test_the_only_request_in_progress_is_answered_at_once() -> None:
+    protocol, transport = connect(GatewayHttpProtocol, responding(200, [(b"content-length", b"2")], b"ok"))
+    protocol.data_received(GET)
+    await asyncio.sleep(0)  # the app ran: nothing else to write with, so no wait for the loop (c=1 latency)
+    assert transport.output.endswith(b"\r\n\r\nok")
+
+
+def busy_server() -> tuple[ServerState, asyncio.Event]:
+    """A server with one request in progress on another connection, until the event is set."""
+    release = asyncio.Event()
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        await release.wait()
+        await responding(200, [(b"content-length", b"2")], b"ok")(scope, receive, send)
+
+    server = ServerState()
+    protocol, _ = connect(GatewayHttpProtocol, slow, server=server)
+    protocol.data_received(GET)
+    return server, release
+
+
+async def test_an_answer_waiting_for_the_loop_is_written_before_a_shutdown_closes_the_connection() -> None:
+    server, release = busy_server()
+    app = responding(200, [(b"content-length", b"2")], b"ok")
+    protocol, transport = connect(GatewayHttpProtocol, app, server=server, transport=OrderedTransport())
+    protocol.data_received(GET)
+    await asyncio.sleep(0)  # the app ran; its answer waits for the loop to come round
+    assert transport.writes == []
+    protocol.shutdown()  # what uvicorn does to every connection when the server stops
+    assert transport.events == ["write", "close"]
+    assert transport.output.endswith(b"\r\n\r\nok")
+    release.set()
+    await asyncio.gather(*server.tasks)
+
+
+async def test_a_bad_request_after_a_good_one_is_refused_after_the_good_ones_answer() -> None:
+    server, release = busy_server()
+    app = responding(200, [(b"content-length", b"2")], b"ok")
+    protocol, transport = connect(GatewayHttpProtocol, app, server=server, transport=OrderedTransport())
+    protocol.data_received(GET)
+    await asyncio.sleep(0)
+    assert transport.writes == []
+    protocol.data_received(b"NOT HTTP\r\n\r\n")
+    assert transport.events == ["write", "write", "close"]
+    assert transport.writes[0].endswith(b"\r\n\r\nok")
+    assert transport.writes[1].startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    release.set()
+    await asyncio.gather(*server.tasks)
+
+
+async def test_an_answer_that_closes_the_connection_is_written_at_once() -> None:
+    server, release = busy_server()
+    app = responding(200, [(b"content-length", b"2"), (b"connection", b"close")], b"ok")
+    protocol, transport = connect(GatewayHttpProtocol, app, server=server, transport=OrderedTransport())
+    protocol.data_received(GET)
+    await asyncio.sleep(0)
+    assert transport.events == ["write", "close"]  # written before the close, not when the loop comes round
+    assert transport.output.endswith(b"\r\n\r\nok")
+    release.set()
+    await asyncio.gather(*server.tasks)
 
 
 async def test_a_stream_sends_its_head_when_the_loop_comes_round_before_the_first_chunk() -> None:
