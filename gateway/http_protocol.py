@@ -246,15 +246,18 @@ class GatewayHttpProtocol(HttpToolsProtocol):
     """
 
     _idle_since: float | None = None  # when the last response ended with no request in progress
+    _previous_cycle: RequestResponseCycle | None = None  # the cycle before `cycle` (see `_flush_answer`)
 
     def _unset_keepalive_if_required(self) -> None:
         self._idle_since = None  # a request is arriving: not idle (the timer, if armed, will see that)
 
     def _flush_answer(self) -> None:
-        """Write a finished response whose last bytes still wait for the loop, before the connection closes."""
-        cycle = self.cycle
-        if isinstance(cycle, LeanCycle):
-            cycle._flush()
+        """Write finished responses whose last bytes still wait for the loop, before the connection closes: the
+        current cycle's, and with pipelining the one before it (a cycle starts after its predecessor's flush
+        was scheduled, so no older one can still be waiting)."""
+        for cycle in (self._previous_cycle, self.cycle):
+            if isinstance(cycle, LeanCycle):
+                cycle._flush()
 
     def shutdown(self) -> None:
         self._flush_answer()
@@ -322,7 +325,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         else:
             app = self.app
 
-        existing_cycle = self.cycle
+        existing_cycle = self._previous_cycle = self.cycle
         self.cycle = LeanCycle(
             scope=self.scope,
             transport=self.transport,
