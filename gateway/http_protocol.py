@@ -150,11 +150,13 @@ class LeanCycle(RequestResponseCycle):
         if self.expected_content_length != 0:
             raise RuntimeError("Response content shorter than Content-Length")
         if body or self._out is not None:
-            self._queue(body)  # the end of a response goes out when the loop comes round (module docstring)
+            if not self.keep_alive or len(self.server_tasks) <= 1:  # closing, or no other request to write with
+                self._hold(body)
+                self._flush()
+            else:
+                self._queue(body)  # written when the loop comes round, with the pass's other answers
         self.response_complete = True
         self.message_event.set()
-        if not self.keep_alive or len(self.server_tasks) <= 1:  # closing, or no other request to write with
-            self._flush()
         if not self.keep_alive:
             self.transport.close()
         self.on_response()
@@ -166,19 +168,23 @@ class LeanCycle(RequestResponseCycle):
         reads waiting) go out in one `write` instead of one each; a chunk that is alone waits no longer than the
         loop takes to come round. A burst is written every `FLUSH_PARTS` chunks or `FLUSH_BYTES`, so a long one
         is not held back until its end (and flow control sees it)."""
+        out = self._hold(data)
+        if self._out_bytes >= FLUSH_BYTES or len(out) >= FLUSH_PARTS:
+            self._flush()
+        elif not self._flush_pending:
+            self._flush_pending = True
+            asyncio.get_running_loop().call_soon(self._flush_when_round)
+
+    def _hold(self, data: bytes) -> list[bytes]:
+        """Add `data` to what waits to be written; returns it all."""
         out = self._out
         if out is None:
-            self._out = [data]
+            out = self._out = [data]
             self._out_bytes = len(data)
         else:
             out.append(data)
             self._out_bytes += len(data)
-            if self._out_bytes >= FLUSH_BYTES or len(out) >= FLUSH_PARTS:
-                self._flush()
-                return
-        if not self._flush_pending:
-            self._flush_pending = True
-            asyncio.get_running_loop().call_soon(self._flush_when_round)
+        return out
 
     def _flush_when_round(self) -> None:
         self._flush_pending = False
